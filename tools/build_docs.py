@@ -65,6 +65,9 @@ def stage(proc_dir):
                 for c in nb["cells"]:
                     src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
                     if c["cell_type"] == "markdown": c["source"] = fix_links(src, names)
+                    for o in c.get("outputs", []):
+                        md = o.get("data", {}).get("text/markdown")
+                        if md is not None: o["data"]["text/markdown"] = fix_links("".join(md), names)
                     # the file already carries its page name: smalldocs does not read output-file
                     if c["cell_type"] == "raw": c["source"] = re.sub(r"(?m)^output-file:.*\n", "", src)
                 txt = json.dumps(nb)

@@ -81,7 +81,7 @@ def render(nb, out_dir):
                     (out_dir/rel).parent.mkdir(parents=True, exist_ok=True)
                     (out_dir/rel).write_bytes(base64.b64decode(text_of(data["image/png"])))
                     parts.append(f"![]({rel})")
-                elif "text/markdown" in data: parts.append(text_of(data["text/markdown"]).strip())
+                elif "text/markdown" in data: parts.append(absolutize(text_of(data["text/markdown"]), base).strip())
                 elif "text/plain" in data: parts.append("```\n" + text_of(data["text/plain"]).rstrip("\n") + "\n```")
             elif out["output_type"] == "error":
                 raise SystemExit(f"nbs/index.ipynb cell {i} has an error output: run it again before making the README")

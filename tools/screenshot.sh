@@ -12,7 +12,7 @@ if [ ! -d "/tmp/katex-$ver/package" ]; then
 fi
 cp -r "/tmp/katex-$ver/package/dist" "$site/katex"
 grep -rl "cdn.jsdelivr.net/npm/katex@$ver/dist" "$site" --include='*.html' | xargs sed -i "s#https://cdn.jsdelivr.net/npm/katex@$ver/dist#/katex#g"
-(cd "$site" && python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) & srv=$!
+(cd "$site" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) & srv=$!
 trap 'kill $srv 2>/dev/null; rm -rf "$site"' EXIT
 sleep 1; mkdir -p _screens
 for pg in "${@:-index.html}"; do
