@@ -90,7 +90,7 @@ def extract_features(model,                 # a `CrateMAE` or `ViTMAE`
             latent = model.forward_encoder(x.to(device), 0.0)[0]  # one pass serves both kinds
         if "cls" in out: out["cls"].append(latent[:, 0].float().cpu())
         if "mean" in out: out["mean"].append(latent[:, 1:].float().mean(1).cpu())
-        ys.append(torch.as_tensor(y))
+        ys.append(torch.as_tensor(y).cpu())
     model.train(was)
     return {k: torch.cat(v).numpy() for k, v in out.items()}, torch.cat(ys).numpy().astype(np.int64)
 

@@ -195,6 +195,19 @@ class MAEBase(nn.Module):
         latent = self.forward_encoder(imgs, 0.0)[0]
         return {"cls": lambda: latent[:, 0], "mean": lambda: latent[:, 1:].mean(1), "patch": lambda: latent[:, 1:]}[kind]()
 
+    def initialize_weights(self):
+        "The authors' (and MAE's) initialization: Xavier-uniform Linear with zero bias, unit LayerNorm, N(0, 0.02) tokens."
+        w = self.patch_embed.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.normal_(self.cls_token, std=0.02)
+        nn.init.normal_(self.mask_token, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None: nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+
 # %% ../nbs/07_model.ipynb #06b1a107
 class CrateMAE(MAEBase):
     "CRATE-MAE: white-box masked autoencoder with CRATE encoder (2.19) and decoder (2.20) layers."
@@ -225,19 +238,6 @@ class CrateMAE(MAEBase):
         self.decoder_norm = nn.LayerNorm(d, eps=1e-6)
         self.decoder_pred = nn.Linear(d, patch_size ** 2 * in_chans)
         self.initialize_weights()
-
-    def initialize_weights(self):
-        "The authors' initialization: Xavier-uniform Linear with zero bias, unit LayerNorm, N(0, 0.02) tokens."
-        w = self.patch_embed.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.normal_(self.cls_token, std=0.02)
-        nn.init.normal_(self.mask_token, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None: nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
 
 # %% ../nbs/07_model.ipynb #855d528b
 @patch

@@ -121,19 +121,6 @@ class ViTMAE(MAEBase):
         self.decoder_pred = nn.Linear(decoder_d, patch_size ** 2 * in_chans)
         self.initialize_weights()
 
-    def initialize_weights(self):
-        "MAE's initialization: Xavier-uniform Linear with zero bias, unit LayerNorm, N(0, 0.02) tokens."
-        w = self.patch_embed.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.normal_(self.cls_token, std=0.02)
-        nn.init.normal_(self.mask_token, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None: nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
-
     def official_extras(self)->dict:
         "Counts MAE's code holds on top of ours: the two frozen sin-cos tables (nothing unused)."
         return {"frozen": (self.num_patches + 1) * (self.d + self.decoder_d), "unused": 0}
