@@ -208,7 +208,8 @@ def _demo_data(args):
 def demo(args):
     "Run `crate-mae demo`: time-boxed pretraining, then curves, reconstructions, test loss, probe and report.md."
     from crate_mae import data
-    from crate_mae.train import setup_run, train, read_metrics, plot_metrics, reconstruction_figure, eval_loss
+    from crate_mae.train import setup_run, train, read_metrics, plot_metrics, reconstruction_figure
+    from crate_mae.evaluate import reconstruction_loss
     if not args.minutes > 0: raise UsageError(f"--minutes must be positive, got {args.minutes}")
     _demo_data(args)
     args.time_budget = f"{args.minutes * 60}"
@@ -226,7 +227,9 @@ def demo(args):
     if args.threads: torch.set_num_threads(args.threads)
     H = mae.img_size if isinstance(mae.img_size, int) else mae.img_size[0]
     ev = data.ArrayLoader(test_ds, 250, train=False, img_size=H, in_chans=mae.in_chans)
-    test_loss = eval_loss(mae, ev, seed=cfg.seed, max_batches=8, amp=res["amp"])
+    # the same measure as `crate-mae reconstruct` (Table 4): per-image fixed masks, the first 2,000 test images
+    test_loss = reconstruction_loss(mae, test_ds, 0.75, cfg.seed, list(range(min(len(test_ds), 2000))),
+                                    amp=res["amp"] == "bf16", progress=False)
     x0 = ev.batch(0)[0]
     zero = float(x0.pow(2).mean())  # the loss of predicting the mean image (0 after normalization)
     reconstruction_figure(mae, x0[:8], test_ds.mean, test_ds.std, seed=cfg.seed,
