@@ -100,6 +100,7 @@ def _add_pretrain_args(p, demo=False):
         a("--clip-grad", type=float, help="max gradient norm, 0 to disable (default: the recipe's)")
         a("--img-size", type=int, help="override the model's image size (must be divisible by its patch size)")
         a("--norm-pix-loss", action="store_true", default=None, help="per-patch normalized pixel targets")
+        a("--lam", type=float, help="ISTA sparsity weight lambda of a CRATE-MAE config (default: the config's, 0.5)")
         a("--no-augment", dest="augment", action="store_false", default=None, help="no random crop / flip")
         a("--compile", action="store_true", default=None, help="torch.compile the model")
         a("--deterministic", action="store_true", default=None, help="torch.use_deterministic_algorithms")
@@ -115,7 +116,7 @@ def _add_pretrain_args(p, demo=False):
     a("--threads", type=int, help="CPU threads per process")
     a("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
 
-_FLAG = {"model": "--config", "model_kwargs": "--img-size/--norm-pix-loss"}
+_FLAG = {"model": "--config", "model_kwargs": "--img-size/--norm-pix-loss/--lam"}
 
 def config_from_args(args, # parsed `pretrain` options
                      **defaults, # TrainConfig defaults for options not given
@@ -133,6 +134,9 @@ def config_from_args(args, # parsed `pretrain` options
     kw = {}
     if g("img_size") is not None: kw["img_size"] = g("img_size")
     if g("norm_pix_loss"): kw["norm_pix_loss"] = True
+    if g("lam") is not None:
+        if not g("lam") >= 0: raise UsageError(f"--lam must be >= 0, got {g('lam')}")
+        kw["lam"] = g("lam")
     if kw: given["model_kwargs"] = kw
     if g("time_budget") is not None: given["time_budget"] = parse_duration(g("time_budget"))
     base = dict(dict(model="crate_mae_cifar", dataset="cifar10", batch_size=128, out="runs/pretrain"), **defaults)

@@ -289,7 +289,7 @@ def load_model(checkpoint=None, # `.safetensors` weights, or a training / fine-t
                device="cpu",    # where the model goes
                seed:int=0,      # seed of a random initialization
               )->tuple:         # (model in eval mode, cache key)
-    "A masked autoencoder and its cache key from a checkpoint file (weights or training/fine-tuning checkpoint) or a name."
+    "A masked autoencoder and its cache key from a checkpoint file (weights, training/fine-tuning checkpoint, or the authors' format) or a name."
     if checkpoint is None:
         if model is None: raise ValueError("give a checkpoint (--checkpoint) or a model name (--model) for a random init")
         torch.manual_seed(seed)
@@ -299,7 +299,14 @@ def load_model(checkpoint=None, # `.safetensors` weights, or a training / fine-t
     if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} not found")
     if path.suffix == ".safetensors": m = load_weights(path, device)
     else:
-        ck = T.load_checkpoint(path)
+        try: ck = T.load_checkpoint(path)
+        except T.CheckpointError as e:                 # not ours: the authors' checkpoint format (chapter 7)?
+            if "no format entry" not in str(e) and "pickled Python objects" not in str(e): raise
+            from crate_mae.model import load_official_checkpoint
+            try: m = load_official_checkpoint(path, model or "crate_mae_base")
+            except ValueError as e2: raise ValueError(f"{e}; nor is it an authors' CRATE-MAE checkpoint: {e2}") from None
+            m.name = model or "crate_mae_base"
+            return m.to(device).eval(), file_hash(path)
         sd = ck["model"]
         if ck.get("task") == "finetune": sd = {k[4:]: v for k, v in sd.items() if k.startswith("mae.")}
         name = ck.get("model_name") or ck["config"]["model"]
@@ -562,7 +569,7 @@ def sweep_lambda(lams=(0.1, 0.5, 5.0),        # ISTA sparsity weights (Table 6)
 
 # %% ../nbs/10_evaluate.ipynb #2f865c67
 def _add_common(p):
-    p.add_argument("--checkpoint", help="weights (.safetensors) or a training/fine-tuning checkpoint (.pt)")
+    p.add_argument("--checkpoint", help="weights (.safetensors), a training/fine-tuning checkpoint (.pt), or the authors' CRATE-MAE checkpoint (.pth, with --model)")
     p.add_argument("--model", help="registered model name: random init when no --checkpoint (e.g. crate_mae_nano)")
     p.add_argument("--dataset", default="cifar10", help="dataset name (array folder, torchvision or 'digits')")
     p.add_argument("--data-root", help="folder searched first for <dataset>/{train,test}.npz")

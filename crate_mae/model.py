@@ -20,7 +20,8 @@ from .decoder import CrateDecoderLayer
 __all__ = ['patchify', 'unpatchify', 'sincos_pos_embed_2d', 'random_masking', 'masked_mse', 'MAEBase', 'CrateMAE',
            'register_model', 'list_models', 'create_model', 'crate_mae_tiny', 'crate_mae_small', 'crate_mae_base',
            'crate_mae_large', 'crate_mae_cifar', 'crate_mae_nano', 'param_counts', 'official_key_to_ours',
-           'load_official_state_dict', 'to_official_state_dict', 'mae_forward_literal', 'save_weights', 'load_weights']
+           'load_official_state_dict', 'to_official_state_dict', 'load_official_checkpoint', 'mae_forward_literal',
+           'save_weights', 'load_weights']
 
 # %% ../nbs/07_model.ipynb #7d12531f
 def _hw(size, what="img_size"):
@@ -309,7 +310,10 @@ def create_model(
     if name not in _MODELS: _load_baselines()
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    model = _MODELS[name](**overrides)
+    try: model = _MODELS[name](**overrides)
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e): raise
+        raise ValueError(f"{name} does not take {str(e).split('argument')[-1].strip()} (given overrides: {overrides})") from None
     model.name = name
     return model
 
@@ -464,6 +468,30 @@ def _official_example_keys(depth, decoder_depth):
         yield from [p + "0.norm.weight", p + "0.norm.bias", p + "0.fn.weight", p + "1.norm.weight", p + "1.norm.bias",
                     p + "1.fn.qkv.weight", p + "1.fn.to_out.0.weight", p + "1.fn.to_out.0.bias"]
     yield from ["decoder_norm.weight", "decoder_norm.bias", "decoder_pred.weight", "decoder_pred.bias"]
+
+# %% ../nbs/07_model.ipynb #68e0bb5f
+def load_official_checkpoint(
+    path,                            # the authors' checkpoint file (e.g. their released .pth)
+    name_or_model="crate_mae_base",  # registered name or a `CrateMAE` to load into
+)->CrateMAE:                         # the model with the checkpoint's weights
+    "Read the authors' checkpoint file safely (tensors, containers and argparse.Namespace only) into our `CrateMAE`."
+    import argparse, pickle
+    from pathlib import Path
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) or "GLOBAL" in str(e):
+            raise ValueError(f"refusing to load {path}: it contains pickled Python objects other than tensors, containers "
+                             "and argparse.Namespace") from None
+        raise ValueError(f"{path} is not a PyTorch checkpoint (unpickling failed)") from None
+    except Exception as e:
+        raise ValueError(f"{path} is not a PyTorch checkpoint ({type(e).__name__})") from None
+    if not isinstance(raw, dict): raise ValueError(f"{path} holds a {type(raw).__name__}, not a state dict")
+    return load_official_state_dict(raw, name_or_model)
+
 
 # %% ../nbs/07_model.ipynb #cd62f052
 def mae_forward_literal(

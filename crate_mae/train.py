@@ -89,9 +89,17 @@ class WarmupCosine:
         for g in self.optimizer.param_groups: g["lr"] = v * g.get("lr_scale", 1.0)
         self.last_step = step
         return v
+    def refit(self, step:int, # the current optimizer step
+              total_steps:int, # the new run length
+             ):
+        "Stretch (or shrink) the run to `total_steps`; an unfinished warmup keeps its share, a finished one stays."
+        total_steps = max(total_steps, step + 1)
+        if step < self.warmup_steps:
+            self.warmup_steps = min(max(step, round(self.warmup_steps * total_steps / self.total_steps)), total_steps)
+        self.total_steps, self.refits = total_steps, getattr(self, "refits", 0) + 1
     def state_dict(self): return dict(lr=self.lr, warmup_steps=self.warmup_steps, total_steps=self.total_steps,
-                                      min_lr=self.min_lr, last_step=self.last_step)
-    def load_state_dict(self, sd): self.__dict__.update({k: sd[k] for k in self.state_dict()})
+                                      min_lr=self.min_lr, last_step=self.last_step, refits=getattr(self, "refits", 0))
+    def load_state_dict(self, sd): self.__dict__.update({k: sd.get(k, 0) if k == "refits" else sd[k] for k in self.state_dict()})
 
 # %% ../nbs/09_train.ipynb #1c5826df
 def param_groups(model:nn.Module, # the (unwrapped) model
@@ -483,7 +491,7 @@ def train(cfg:TrainConfig, # the run's configuration
             micro_step(0, 0, x)
         opt.zero_grad(set_to_none=True)
         per_step = (time.perf_counter() - t0) / 2 * cfg.accum * 1.1 + 0.002
-        total = torch.tensor([max(1, int(cfg.time_budget * 0.95 / per_step))])
+        total = torch.tensor([max(1, int(cfg.time_budget * 0.95 / per_step))], device=dev)
         if world > 1: dist.broadcast(total, 0)
         total = int(total.item())
     else: total = max(1, round(recipe.epochs * spe))
@@ -522,6 +530,10 @@ def train(cfg:TrainConfig, # the run's configuration
     bar = tqdm(total=total, initial=start, disable=not (cfg.progress and rank == 0), dynamic_ncols=True,
                mininterval=1., desc=f"{cfg.model} on {cfg.dataset}", unit="step")
     t_start, t_win, data_t, loss_win, n_win = time.perf_counter(), time.perf_counter(), 0., 0., 0
+    # a run fitted to a time budget re-measures its step time and refits the schedule at steps 25, 50, 100, 200, ...
+    # after (re)starting, each time from the steps since the last measurement
+    adapt = bool(cfg.time_budget and not cfg.steps and not cfg.epochs)
+    mark, next_refit = None, start + 25
     step, last_loss, stop_reason = start, float("nan"), "done"
     batches, cur_epoch = None, None
     try:
@@ -546,6 +558,13 @@ def train(cfg:TrainConfig, # the run's configuration
             if faults.get("step_delay"): time.sleep(faults["step_delay"])
             if faults.get("crash_at") == (step, rank): os._exit(17)
             elapsed = elapsed0 + time.perf_counter() - t_start
+            if adapt and step - start == 5: mark = (step, elapsed)
+            if adapt and step == next_refit and mark is not None and step < total:
+                per = (elapsed - mark[1]) / (step - mark[0])
+                new = torch.tensor([step + int((cfg.time_budget - elapsed) * 0.98 / per)], device=dev)
+                if world > 1: dist.broadcast(new, 0)
+                sched.refit(step, int(new.item())); total = sched.total_steps; bar.total = total
+                mark, next_refit = (step, elapsed), start + 2 * (next_refit - start)
             if step % cfg.log_every == 0 or step == total:                              # (4) log
                 dt = time.perf_counter() - t_win
                 rec = dict(step=step, epoch=round(step / spe, 4), loss=loss_win / n_win, lr=lr,

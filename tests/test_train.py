@@ -135,3 +135,17 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(root, tmp_path):
     assert "loss is nan at step 6" in r.stderr and "--resume" in r.stderr
     assert load_checkpoint(out/"checkpoint.pt")["position"]["global_step"] == 4
     assert not (out/"final.safetensors").exists()
+
+
+def test_time_budget_refits_the_schedule(root, tmp_path):
+    "A budgeted run whose steps are slower than the start-up estimate refits its cosine and still finishes it."
+    out = tmp_path/"budget"
+    cmd = CLI + ["pretrain", "--config", "crate_mae_nano", "--dataset", "toy", "--data-root", str(root), "--time-budget", "12s",
+                 "--batch-size", "16", "--log-every", "1", "--threads", "1", "--no-progress", "--out", str(out)]
+    r = run(cmd, fault="step_delay=0.1")  # each step 0.1 s slower than the two passes the first estimate timed
+    assert r.returncode == 0, r.stderr
+    sched = load_checkpoint(out/"checkpoint.pt")["scheduler"]
+    recs = read_metrics(out/"metrics.jsonl")
+    assert sched["refits"] >= 1 and recs[-1]["step"] >= 0.9 * sched["total_steps"]
+    assert recs[-1]["time"] <= 13
+    assert recs[-1]["lr"] < 0.1 * max(m["lr"] for m in recs)  # the cosine (nearly) ran out: the budget was used
