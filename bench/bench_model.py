@@ -17,18 +17,9 @@ import argparse, statistics, time
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
-
 from crate_mae.model import create_model, mae_forward_literal, to_official_state_dict
+from crate_mae.perf import _mssa_authors as mssa_matmul  # the authors' Attention.forward, as chapter 13 times it
 
-
-def mssa_matmul(x, W_qkv, W_out, b_out, K):
-    "The authors' `Attention.forward` as written: matmul, softmax module, rearrange (dropout 0)."
-    w = rearrange(F.linear(x, W_qkv), "b n (h d) -> b h n d", h=K)
-    dots = torch.matmul(w, w.transpose(-1, -2)) * w.shape[-1] ** -0.5
-    attn = torch.softmax(dots, dim=-1)
-    out = rearrange(torch.matmul(attn, w), "b h n d -> b n (h d)")
-    return F.linear(out, W_out, b_out)
 
 CONFIGS = {  # short name -> (registered model, default batch)
     "cifar": ("crate_mae_cifar", 128),
