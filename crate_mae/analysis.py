@@ -113,16 +113,11 @@ def reconstruct(model,               # a `CrateMAE` or `ViTMAE`
                 mask_ratio:float=0.75, # fraction of patches removed
                 seed:int=0,          # masking seed (masks fixed by image index)
                )->tuple:             # (masked input, prediction with visible patches pasted, per-image masked MSE)
-    "Masked input and reconstruction (visible patches pasted back) of `imgs`, with fixed masks."
+    "Masked input and reconstruction (visible patches pasted back) of `imgs`, with fixed masks (`MAEBase.reconstruct`)."
     model.eval(); dev = next(model.parameters()).device
     x = imgs.to(dev).float()
     noise = masking_noise(np.arange(len(x)), model.num_patches, seed).to(dev)
-    with torch.no_grad(): _, pred, mask = model(x, mask_ratio, noise=noise)
-    target, m = model.patchify(x), mask.unsqueeze(-1)
-    err = ((pred.float() - target) ** 2).mean(-1)
-    mse = (err * mask).sum(1) / mask.sum(1)
-    pasted = model.unpatchify(pred.float() * m + target * (1 - m))
-    masked = model.unpatchify(target * (1 - m))
+    masked, _, pasted, mse = model.reconstruct(x, mask_ratio, noise)
     return masked, pasted, mse
 
 def reconstruction_grid(models:dict,        # {label: model}, all with the same image size

@@ -21,8 +21,8 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DATASETS', 'ALIASES', 'ENV_VAR', 'D
            'canonical_name', 'dataset_info', 'cache_dir', 'data_roots', 'default_data_root', 'write_arrays',
            'read_arrays', 'channel_stats', 'ArrayDataset', 'load_digits_arrays', 'find_array_folder',
            'load_array_dataset', 'load_torchvision', 'load_image_folder', 'read_idx', 'prepare', 'load_dataset',
-           'pretrain_transform', 'eval_transform', 'sample_crop_boxes', 'batch_resized_crop', 'batch_randaugment',
-           'mix_seed', 'ShardedSampler', 'ArrayLoader', 'make_loader']
+           'pretrain_transform', 'eval_transform', 'sample_crop_boxes', 'sample_pad_boxes', 'batch_resized_crop',
+           'batch_randaugment', 'mix_seed', 'ShardedSampler', 'ArrayLoader', 'make_loader']
 
 # %% ../nbs/08_data.ipynb #7ca17c9e
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -520,11 +520,22 @@ def sample_crop_boxes(n:int, # number of boxes
     x0 = torch.where(any_ok, u[:, 0] * (W - w), (W - w) / 2); y0 = torch.where(any_ok, u[:, 1] * (H - h), (H - h) / 2)
     return torch.stack([x0, y0, w, h], 1)
 
+def sample_pad_boxes(n:int, # number of boxes
+                     H:int, W:int, # input height and width (= output size)
+                     pad:int=4, # largest shift in pixels
+                     generator:torch.Generator|None=None, # CPU generator for reproducibility
+                    )->torch.Tensor: # (n, 4) float boxes (x0, y0, W, H), whole-pixel shifts in [-pad, pad]
+    "Boxes of CIFAR's pad-and-crop: the image shifted by whole pixels, the uncovered border left black."
+    if pad < 0: raise ValueError(f"pad must be >= 0, got {pad}")
+    off = torch.randint(-pad, pad + 1, (n, 2), generator=generator).float()
+    return torch.cat([off, torch.tensor([[float(W), float(H)]]).expand(n, 2)], 1)
+
 def batch_resized_crop(x:torch.Tensor, # (B, C, H, W) images, uint8 or float
                        boxes:torch.Tensor, # (B, 4) boxes (x0, y0, w, h) in pixels
                        out_size:int|tuple, # output size (h, w) or square size
                        flip:torch.Tensor|None=None, # (B,) bool: flip these samples horizontally
                        mode:str='bilinear', # 'bilinear', 'bicubic' or 'nearest'
+                       padding:str='border', # outside the image: 'border' (repeat the edge) or 'zeros' (black)
                       )->torch.Tensor: # (B, C, h, w) float32, same 0-255 scale as x
     "Crop a box from each image, resize it to `out_size` and optionally flip it, in one `grid_sample`."
     if x.ndim != 4: raise ValueError(f"expected images (B, C, H, W), got shape {tuple(x.shape)}")
@@ -538,7 +549,7 @@ def batch_resized_crop(x:torch.Tensor, # (B, C, H, W) images, uint8 or float
     theta[:, 0, 0] = sx; theta[:, 0, 2] = (2 * b[:, 0] + b[:, 2]) / W - 1
     theta[:, 1, 1] = b[:, 3] / H; theta[:, 1, 2] = (2 * b[:, 1] + b[:, 3]) / H - 1
     grid = F.affine_grid(theta, (B, C, oh, ow), align_corners=False)
-    out = F.grid_sample(x.float(), grid, mode=mode, padding_mode='border', align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode=mode, padding_mode=padding, align_corners=False)
     return out.clamp_(0, 255) if mode == 'bicubic' else out
 
 # %% ../nbs/08_data.ipynb #773932f4
@@ -608,6 +619,8 @@ class ArrayLoader:
                  seed:int=0, # base seed for order and augmentation
                  rank:int=0, # this process's rank
                  world_size:int=1, # number of processes
+                 crop:str='rrc', # train crop: 'rrc' (random resized, `scale`, `ratio`) or 'pad' (shift by <= `pad` pixels)
+                 pad:int=4, # largest shift of the 'pad' crop
                  scale:tuple=(0.2, 1.0), # random-resized-crop area range (train)
                  ratio:tuple=(3/4, 4/3), # random-resized-crop aspect range (train)
                  hflip:float=0.5, # flip probability (train)
@@ -627,7 +640,8 @@ class ArrayLoader:
         self.in_chans = ds.in_chans if in_chans is None else in_chans
         if not (self.in_chans == ds.in_chans or (ds.in_chans == 1 and self.in_chans == 3)):
             raise ValueError(f"in_chans={in_chans} is not possible for {ds.in_chans}-channel data (use {ds.in_chans}, or 3 for grayscale)")
-        self.ds, self.batch_size, self.train, self.seed = ds, batch_size, train, seed
+        if crop not in ('rrc', 'pad'): raise ValueError(f"crop must be 'rrc' or 'pad', got {crop!r}")
+        self.ds, self.batch_size, self.train, self.seed, self.crop, self.pad = ds, batch_size, train, seed, crop, pad
         self.img_size = tuple(ds.img_size) if img_size is None else (img_size, img_size)
         self.scale, self.ratio, self.hflip, self.mode, self.crop_pct = scale, ratio, hflip, mode, crop_pct
         self.randaugment, self.ra = randaugment, dict(num_ops=ra_ops, magnitude=ra_magnitude, group=ra_group)
@@ -661,9 +675,10 @@ class ArrayLoader:
     def _augment(self, x, seed):
         g = torch.Generator().manual_seed(seed)
         B, _, H, W = x.shape
-        boxes = sample_crop_boxes(B, H, W, self.scale, self.ratio, g)
+        pad = self.crop == 'pad'
+        boxes = sample_pad_boxes(B, H, W, self.pad, g) if pad else sample_crop_boxes(B, H, W, self.scale, self.ratio, g)
         flip = torch.rand(B, generator=g) < self.hflip
-        x = batch_resized_crop(x, boxes, self.img_size, flip, self.mode)
+        x = batch_resized_crop(x, boxes, self.img_size, flip, self.mode, 'zeros' if pad else 'border')
         if self.randaugment:
             x = batch_randaugment(x.round_().to(torch.uint8), seed + 1, **self.ra).float()
         return self._normalize(x)

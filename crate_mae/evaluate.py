@@ -21,9 +21,10 @@ from .model import create_model, load_weights
 from . import train as T
 
 # %% auto #0
-__all__ = ['FEATURE_KINDS', 'C_GRID', 'PIXEL_C_GRID', 'NOISE_BLOCK', 'subset_indices', 'subset_dataset', 'eval_loader',
-           'extract_features', 'file_hash', 'state_hash', 'feature_cache_dir', 'feature_key', 'cached_features',
-           'ProbeResult', 'linear_probe', 'pixel_features', 'pixel_probe', 'load_model', 'probe', 'masking_noise',
+__all__ = ['FEATURE_KINDS', 'C_GRID', 'PIXEL_C_GRID', 'NOISE_BLOCK', 'subset_indices', 'balanced_indices', 'subset_dataset',
+           'parse_kind', 'layer_kinds', 'eval_loader', 'feature_amp', 'extract_features', 'file_hash', 'state_hash',
+           'feature_cache_dir', 'feature_key', 'cached_features', 'ProbeResult', 'linear_probe', 'pixel_features',
+           'pixel_probe', 'load_model', 'probe', 'by_layer', 'best_layer', 'plot_layer_probe', 'masking_noise',
            'reconstruction_loss', 'Classifier', 'accuracy', 'finetune', 'pretrain_and_probe', 'sweep_mask_ratio',
            'sweep_lambda', 'add_probe_args', 'probe_main', 'add_finetune_args', 'finetune_main', 'add_reconstruct_args',
            'reconstruct_main']
@@ -38,6 +39,17 @@ def subset_indices(n:int,          # number of items
     if limit < 1: raise ValueError(f"limit must be a positive number of examples, got {limit}")
     return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
 
+def balanced_indices(labels,        # class label of every item
+                     per_class:int,  # items drawn from each class (all of a class when it has fewer)
+                     seed:int=0,     # seed of the draw
+                    )->np.ndarray:   # sorted int64 indices
+    "Sorted indices of a seeded random, class-balanced subset: `per_class` items of every class."
+    labels = np.asarray(labels)
+    if per_class < 1: raise ValueError(f"per_class must be a positive number of examples, got {per_class}")
+    rng = np.random.default_rng(seed)
+    idx = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(idx)).astype(np.int64)
+
 def subset_dataset(ds,   # an `ArrayDataset` (other datasets become a `torch.utils.data.Subset`)
                    idx,  # row indices
                   ):
@@ -50,11 +62,31 @@ def subset_dataset(ds,   # an `ArrayDataset` (other datasets become a `torch.uti
 # %% ../nbs/10_evaluate.ipynb #5e1effff
 FEATURE_KINDS = ("cls", "mean")
 
+def parse_kind(kind:str, # 'cls', 'mean', or with a layer: 'mean@3'
+              )->tuple:  # (base kind, layer or None)
+    "Split a feature kind into its base ('cls' or 'mean') and its encoder layer (1-based; None: the last)."
+    base, _, layer = str(kind).partition("@")
+    if base not in FEATURE_KINDS or (layer and not (layer.isdigit() and int(layer) >= 1)):
+        raise ValueError(f"feature kinds must be among {FEATURE_KINDS}, optionally with a layer as in 'mean@3', got {kind!r}")
+    return base, (int(layer) if layer else None)
+
 def _kinds(kinds):
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    bad = [k for k in kinds if k not in FEATURE_KINDS]
-    if bad or not kinds: raise ValueError(f"feature kinds must be among {FEATURE_KINDS}, got {kinds!r}")
+    if not kinds: raise ValueError(f"feature kinds must be among {FEATURE_KINDS}, got {kinds!r}")
+    for k in kinds: parse_kind(k)
     return kinds
+
+def layer_kinds(kinds=FEATURE_KINDS, # base kinds
+                depth:int=None,      # encoder layers L (or give `model`)
+                model=None,          # a model with `blocks`
+                layers="all",        # 'all' or layer numbers 1..L
+               )->list:              # e.g. ['cls@1', ..., 'mean@L']
+    "Per-layer feature kinds: every base kind at every requested encoder layer."
+    depth = depth if depth is not None else len(model.blocks)
+    layers = range(1, depth + 1) if layers == "all" else [int(l) for l in layers]
+    bad = [l for l in layers if not 1 <= l <= depth]
+    if bad: raise ValueError(f"layers must be in 1..{depth}, got {bad}")
+    return [f"{k}@{l}" for k in _kinds(kinds) for l in layers]
 
 def _side(model):
     "The model's input side (square inputs): `img_size` may be an int or (H, W)."
@@ -71,27 +103,57 @@ def eval_loader(model,             # anything with `img_size` (H, W) and `in_cha
         return make_loader(ds, batch_size, train=False, img_size=_side(model), in_chans=model.in_chans, device=device)
     return make_loader(ds, batch_size, train=False)
 
+def feature_amp(amp,           # 'auto', 'none', 'bf16', or a bool (bf16 or not)
+                model,         # the model whose forward pass is timed for 'auto'
+                ds=None,       # images for the timing (64 of them)
+                device=None,   # default: the model's device
+                train:bool=False, # time a training step instead of a feature pass
+               )->bool:        # whether to run under bf16 autocast
+    "Resolve an evaluation command's precision: booleans as given, 'auto' by chapter 9's `choose_amp`."
+    if isinstance(amp, bool): return amp
+    if amp not in ("auto", "none", "bf16", None): raise ValueError(f"amp must be 'auto', 'none' or 'bf16', got {amp!r}")
+    if amp in ("none", "bf16"): return amp == "bf16"
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    x = None
+    if ds is not None and len(ds):
+        x = next(iter(eval_loader(model, subset_dataset(ds, np.arange(min(64, len(ds)))), 64, device)))[0]
+    return T.choose_amp("auto", device, model, x, train=train)[0] == "bf16"
+
+def _pool(z, base):
+    "A token array (B, n, d) -> its cls token or the mean of its patch tokens (B, d), float32 on the CPU."
+    return (z[:, 0] if base == "cls" else z[:, 1:].float().mean(1)).float().cpu()
+
 @torch.no_grad()
 def extract_features(model,                 # a `CrateMAE` or `ViTMAE`
                      ds,                    # the images
-                     kinds=FEATURE_KINDS,   # 'cls', 'mean' or both
+                     kinds=FEATURE_KINDS,   # 'cls', 'mean', per layer 'mean@3' (see `layer_kinds`)
                      batch_size:int=256,    # images per forward pass
-                     amp:bool=False,        # bf16 autocast
+                     amp="auto",            # 'auto', 'none', 'bf16' (or a bool)
                      device=None,           # default: the model's device
                      progress:bool=True,    # tqdm bar
                     )->tuple:               # ({kind: X float32 (n, d)}, y int64 (n,))
     "Encoder features of every image of `ds` (unmasked, eval mode): `({kind: X (n, d)}, y (n,))`."
     kinds = _kinds(kinds)
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    depth, parsed = len(model.blocks), {k: parse_kind(k) for k in kinds}
+    bad = [k for k, (_, l) in parsed.items() if l is not None and l > depth]
+    if bad: raise ValueError(f"{bad} ask for layers beyond the encoder's {depth}")
+    amp = feature_amp(amp, model, ds, device)
     was = model.training; model.eval()
+    taps = sorted({l for _, l in parsed.values() if l is not None and l < depth})
+    caught = {}
+    hooks = [model.blocks[l - 1].register_forward_hook(lambda m, i, o, l=l: caught.__setitem__(l, o)) for l in taps]
     out, ys = {k: [] for k in kinds}, []
-    for x, y in tqdm(eval_loader(model, ds, batch_size, device), desc="features", disable=not progress, leave=False):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            latent = model.forward_encoder(x.to(device), 0.0)[0]  # one pass serves both kinds
-        if "cls" in out: out["cls"].append(latent[:, 0].float().cpu())
-        if "mean" in out: out["mean"].append(latent[:, 1:].float().mean(1).cpu())
-        ys.append(torch.as_tensor(y).cpu())
-    model.train(was)
+    try:
+        for x, y in tqdm(eval_loader(model, ds, batch_size, device), desc="features", disable=not progress, leave=False):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                latent = model.forward_encoder(x.to(device), 0.0)[0]  # one pass serves every kind and layer
+            for k, (base, l) in parsed.items():
+                out[k].append(_pool(latent if l is None or l == depth else caught[l], base))
+            ys.append(torch.as_tensor(y).cpu())
+    finally:
+        for h in hooks: h.remove()
+        model.train(was)
     return {k: torch.cat(v).numpy() for k, v in out.items()}, torch.cat(ys).numpy().astype(np.int64)
 
 # %% ../nbs/10_evaluate.ipynb #5563f9e0
@@ -146,13 +208,14 @@ def cached_features(model,                # the encoder
                     cache=None,           # cache folder (default `feature_cache_dir()`)
                     use_cache:bool=True,  # read and write the cache
                     batch_size:int=256,   # images per forward pass
-                    amp:bool=False,       # bf16 autocast
+                    amp="auto",           # 'auto', 'none', 'bf16' (or a bool)
                     device=None,          # default: the model's device
                     progress:bool=True,   # tqdm bar
                    )->tuple:              # ({kind: X (n, d)}, y (n,))
     "`extract_features` on rows `idx` of `ds`, read from / written to an on-disk cache keyed by checkpoint hash."
     kinds = _kinds(kinds)
     idx = np.arange(len(ds)) if idx is None else np.asarray(idx)
+    amp = feature_amp(amp, model, ds, device)  # the precision is part of the key
     name, split = getattr(ds, "name", type(ds).__name__), getattr(ds, "split", "data")
     key = model_key or state_hash(model)
     paths = {k: feature_cache_dir(cache)/feature_key(key, name, split, k, idx, model.img_size, amp) for k in kinds}
@@ -211,13 +274,16 @@ def _fit_path(X, y, Cs, max_iter, tol, Xe, ye, bar):
     "Warm-started lbfgs fits along increasing C; the accuracy on (Xe, ye) after each."
     from sklearn.linear_model import LogisticRegression
     from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
     clf, acc = LogisticRegression(C=Cs[0], max_iter=max_iter, tol=tol, warm_start=True), []
-    for C in Cs:
-        clf.set_params(C=C)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X, y)
-        acc.append(float((clf.predict(Xe) == ye).mean())); bar.update(1)
+    # one BLAS/OpenMP thread: the matrices are small, and threads that spin-wait on a shared CPU made fits 5x slower
+    with threadpool_limits(limits=1):
+        for C in Cs:
+            clf.set_params(C=C)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(X, y)
+            acc.append(float((clf.predict(Xe) == ye).mean())); bar.update(1)
     return acc
 
 def linear_probe(X_train,                # training features (n, d)
@@ -320,7 +386,7 @@ def load_model(checkpoint=None, # `.safetensors` weights, or a training / fine-t
 def probe(mae,                   # the encoder (`load_model`)
           train_ds,              # training split
           test_ds,               # test split
-          kinds=FEATURE_KINDS,   # 'cls', 'mean' or both
+          kinds=FEATURE_KINDS,   # 'cls', 'mean', both, or per layer ('mean@3')
           train_limit:int=None,  # seeded random subset of train (the paper: all)
           test_limit:int=None,   # seeded random subset of test
           seed:int=0,            # seed of subsets and held-out split
@@ -332,17 +398,68 @@ def probe(mae,                   # the encoder (`load_model`)
           cache=None,            # feature cache folder
           use_cache:bool=True,   # read and write cached features
           batch_size:int=256,    # images per forward pass
-          amp:bool=False,        # bf16 autocast for the features
+          amp="auto",            # precision of the features: 'auto', 'none', 'bf16' (or a bool)
           device=None,           # default: the model's device
           progress:bool=True,    # tqdm bars
+          layers=None,           # also probe these encoder layers: 'all' or numbers (keys 'mean@3', ...)
          )->dict:                # {kind: ProbeResult}
-    "Linear probe of a model's features (each kind) under both protocols: `{kind: ProbeResult}`."
+    "Linear probe of a model's features (each kind, optionally each layer) under both protocols: `{kind: ProbeResult}`."
     kinds = _kinds(kinds)
+    depth, last = len(mae.blocks), {}
+    if layers is not None:
+        kinds = tuple(dict.fromkeys(kinds + tuple(layer_kinds([parse_kind(k)[0] for k in kinds], depth, layers=layers))))
+    for k in kinds:                         # 'mean@L' is 'mean': extracted and fitted once, reported under both names
+        base, l = parse_kind(k)
+        if l == depth: last[k] = base
+    kinds = tuple(dict.fromkeys(last.get(k, k) for k in kinds))
     itr, ite = subset_indices(len(train_ds), train_limit, seed), subset_indices(len(test_ds), test_limit, seed)
     kw = dict(model_key=model_key, cache=cache, use_cache=use_cache, batch_size=batch_size, amp=amp, device=device, progress=progress)
     ftr, ytr = cached_features(mae, train_ds, kinds, itr, **kw)
     fte, yte = cached_features(mae, test_ds, kinds, ite, **kw)
-    return {k: linear_probe(ftr[k], ytr, fte[k], yte, Cs, val_frac, seed, standardize, max_iter, progress=progress) for k in kinds}
+    res = {k: linear_probe(ftr[k], ytr, fte[k], yte, Cs, val_frac, seed, standardize, max_iter, progress=progress) for k in kinds}
+    return {**res, **{k: res[base] for k, base in last.items()}}
+
+def by_layer(res:dict,             # `probe(..., layers=...)` output
+             protocol:str="honest",# 'honest' or 'paper'
+            )->dict:               # {base kind: [(layer, accuracy), ...]} sorted by layer
+    "The per-layer accuracies of a probe, by base kind."
+    if protocol not in ("honest", "paper"): raise ValueError(f"protocol must be 'honest' or 'paper', got {protocol!r}")
+    out = {}
+    for k, r in res.items():
+        base, l = parse_kind(k)
+        if l is not None: out.setdefault(base, []).append((l, getattr(r, f"{protocol}_acc")))
+    return {k: sorted(v) for k, v in out.items()}
+
+def best_layer(res:dict,           # `probe(..., layers=...)` output
+               kind:str="mean",    # base kind
+               protocol:str="honest", # the selection: on held-out training images ('honest'), or on test ('paper')
+              )->tuple:            # (layer, accuracy)
+    "The layer whose features probe best, chosen on held-out training images (honest) by default."
+    rows = by_layer(res, "honest").get(kind)
+    if not rows: raise ValueError(f"no per-layer {kind!r} results; probe with layers='all'")
+    val = {l: max(res[f"{kind}@{l}"].val_acc) for l, _ in rows}     # best held-out accuracy of each layer
+    l = max(val, key=val.get) if protocol == "honest" else max(rows, key=lambda r: r[1])[0]
+    return l, getattr(res[f"{kind}@{l}"], f"{protocol}_acc")
+
+def plot_layer_probe(results:dict,  # {label: `probe(..., layers=...)` output}
+                     protocol:str="honest", # which accuracy
+                     baseline:float=None,   # e.g. the raw-pixel probe, drawn as a line
+                     title:str="",  # figure title
+                     path=None,     # save a PNG here when given
+                    ):
+    "Probe accuracy against encoder depth, one line per model and feature kind; returns the figure."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 3), dpi=80)
+    for i, (label, res) in enumerate(results.items()):
+        for kind, rows in by_layer(res, protocol).items():
+            ax.plot([l for l, _ in rows], [100 * a for _, a in rows], marker="o", color=f"C{i}",
+                    ls="-" if kind == "mean" else "--", label=f"{label}, {kind}")
+    if baseline is not None: ax.axhline(100 * baseline, color="k", lw=1, ls=":", label="raw pixels")
+    ax.set_xlabel("encoder layer"); ax.set_ylabel(f"probe accuracy, % ({protocol})"); ax.grid(alpha=.3)
+    ax.legend(fontsize=7); ax.set_title(title or "linear probe of each encoder layer", fontsize=9)
+    fig.tight_layout()
+    if path is not None: fig.savefig(path)
+    return fig
 
 # %% ../nbs/10_evaluate.ipynb #f6f6b46f
 NOISE_BLOCK = 1024
@@ -368,7 +485,7 @@ def reconstruction_loss(model,               # a `CrateMAE` or `ViTMAE`
                         seed:int=0,          # masking seed
                         idx=None,            # rows to use (default: all)
                         batch_size:int=256,  # images per forward pass
-                        amp:bool=False,      # bf16 autocast
+                        amp="auto",          # 'auto', 'none', 'bf16' (or a bool)
                         device=None,         # default: the model's device
                         progress:bool=True,  # tqdm bar
                        )->float:             # mean masked-patch MSE
@@ -377,6 +494,7 @@ def reconstruction_loss(model,               # a `CrateMAE` or `ViTMAE`
     idx = np.arange(len(ds)) if idx is None else np.asarray(idx)
     sub = ds if len(idx) == len(ds) and bool((idx == np.arange(len(ds))).all()) else subset_dataset(ds, idx)
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    amp = feature_amp(amp, model, sub, device)
     was = model.training; model.eval()
     total, n = 0., 0
     for x, _ in tqdm(eval_loader(model, sub, batch_size, device), desc="reconstruct", disable=not progress, leave=False):
@@ -412,12 +530,13 @@ class Classifier(nn.Module):
 def accuracy(clf,                 # a classifier with `img_size` and `in_chans`
              ds,                  # the images
              batch_size:int=256,  # images per batch
-             amp:bool=False,      # bf16 autocast
+             amp="auto",          # 'auto', 'none', 'bf16' (or a bool)
              device=None,         # default: the classifier's device
              progress:bool=False, # tqdm bar
             )->float:             # fraction correct
     "Top-1 accuracy of a classifier on every image of `ds` (eval mode, no augmentation)."
     device = torch.device(device) if device is not None else next(clf.parameters()).device
+    amp = feature_amp(amp, clf.mae, ds, device)
     was = clf.training; clf.eval(); right, n = 0, 0
     for x, y in tqdm(eval_loader(clf, ds, batch_size, device), desc="eval", disable=not progress, leave=False):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): logits = clf(x.to(device))
@@ -444,7 +563,7 @@ def finetune(mae,                    # the pretrained encoder (it is trained in 
              crop_scale:tuple=(0.2, 1.), # random-resized-crop area range; (1, 1) turns cropping off
              hflip:float=0.5,        # horizontal-flip probability (0 for digits and text)
              seed:int=0,             # seed of head init, data order and augmentation
-             amp:bool=False,         # bf16 autocast
+             amp="auto",             # 'auto' (chapter 9's `choose_amp`), 'none', 'bf16' (or a bool)
              device=None,            # default: cuda when available
              resume:bool=False,      # continue the run in `out`
              ckpt_every:int=200,     # checkpoint every N steps (and at the end)
@@ -459,6 +578,7 @@ def finetune(mae,                    # the pretrained encoder (it is trained in 
     if steps is None and not (epochs and epochs > 0): raise ValueError(f"give steps or a positive number of epochs, got {epochs}")
     if steps is not None and steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    amp = feature_amp(amp, mae.to(device), train_ds, device, train=True)
     T.seed_everything(seed)
     clf = Classifier(mae, train_ds.num_classes, kind).to(device).train()
     if not 0 < crop_scale[0] <= crop_scale[1] <= 1: raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {crop_scale}")
@@ -472,7 +592,7 @@ def finetune(mae,                    # the pretrained encoder (it is trained in 
     start, out = 0, (Path(out) if out is not None else None)
     if out is not None:
         T.check_out_dir(out, resume=resume); out.mkdir(parents=True, exist_ok=True)
-        if resume and (out/"checkpoint.pt").exists():
+        if resume and ((out/"checkpoint.pt").exists() or T.previous_path(out/"checkpoint.pt").exists()):
             ck = T.load_checkpoint(out/"checkpoint.pt")
             if ck.get("task") != "finetune": raise ValueError(f"{out/'checkpoint.pt'} is not a fine-tuning checkpoint")
             clf.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
@@ -576,12 +696,16 @@ def _add_common(p):
     p.add_argument("--batch-size", type=int, default=256, help="images per batch")
     p.add_argument("--seed", type=int, default=0, help="seed of subsets, splits, masks and initialization")
     p.add_argument("--device", default=None, help="'cpu' or 'cuda' (default: cuda when available)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the model")
+    p.add_argument("--amp", choices=["auto", "none", "bf16"], default="auto",
+                   help="precision: bf16 autocast where it is native and faster (auto, the default), float32 (none), or bf16")
+    p.add_argument("--bf16", action="store_true", help="same as --amp bf16 (kept for older scripts)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.add_argument("--json", help="also write the results to this JSON file")
     return p
 
 def _device(args): return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+def _amp(args): return "bf16" if getattr(args, "bf16", False) else getattr(args, "amp", "auto")
 
 def _write_json(path, obj):
     if path: Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(json.dumps(_plain(obj), indent=1))
@@ -603,6 +727,7 @@ def add_probe_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crat
     "Add the `crate-mae probe` options to an argparse parser."
     _add_common(parser)
     parser.add_argument("--kind", default="cls,mean", help="feature kinds, comma-separated: cls, mean")
+    parser.add_argument("--layers", default=None, help="also probe these encoder layers: 'all' or comma-separated numbers")
     parser.add_argument("--pixels", action="store_true", help="probe raw pixels instead of a model (the baseline)")
     parser.add_argument("--train-limit", type=int, default=None, help="seeded random subset of the training set (paper: all)")
     parser.add_argument("--test-limit", type=int, default=None, help="seeded random subset of the test set (default: all)")
@@ -628,15 +753,19 @@ def probe_main(args, # parsed `add_probe_args` options
         what = "raw pixels"
     else:
         mae, key = load_model(args.checkpoint, args.model, _device(args), args.seed)
+        layers = None if args.layers is None else ("all" if args.layers == "all" else [int(v) for v in _floats(args.layers, "--layers")])
         res = probe(mae, tr, te, [k.strip() for k in args.kind.split(",")], args.train_limit, args.test_limit, args.seed,
                     Cs, args.val_frac, args.standardize, args.max_iter, key, args.cache_dir, args.use_cache,
-                    args.batch_size, args.bf16, _device(args), args.progress)
+                    args.batch_size, _amp(args), _device(args), args.progress, layers)
         what = args.checkpoint or f"{args.model} (random init)"
     for k, r in res.items(): print(f"  {k:6s} {r.summary()}")
     _write_json(args.json, {k: asdict(r) for k, r in res.items()})
     r0 = next(iter(res.values()))
     parts = " | ".join(f"{k}: paper {100*r.paper_acc:.2f}% (C={r.paper_C:g}), honest {100*r.honest_acc:.2f}% (C={r.honest_C:g})"
-                       for k, r in res.items())
+                       for k, r in res.items() if "@" not in k)
+    if not args.pixels and any("@" in k for k in res):
+        best = [f"best {b} layer {l} ({100*a:.2f}% honest)" for b in by_layer(res) for l, a in [best_layer(res, b)]]
+        parts += " | " + ", ".join(best)
     print(f"probe {what} on {tr.name} ({r0.n_train} train / {r0.n_test} test): {parts} | {time.time() - t0:.1f} s")
     return 0
 
@@ -672,7 +801,7 @@ def finetune_main(args, # parsed `add_finetune_args` options
     mae, _ = load_model(args.checkpoint, args.model, "cpu", args.seed)
     r = finetune(mae, tr, te, args.out, args.epochs, args.steps, args.batch_size, args.lr, args.weight_decay,
                  args.warmup_steps, kind=args.kind, randaugment=args.randaugment, crop_scale=(args.crop_scale, 1.),
-                 hflip=args.hflip, seed=args.seed, amp=args.bf16,
+                 hflip=args.hflip, seed=args.seed, amp=_amp(args),
                  device=_device(args), resume=args.resume, ckpt_every=args.ckpt_every, progress=args.progress)
     r.pop("classifier")
     _write_json(args.json, r)
@@ -705,7 +834,7 @@ def reconstruct_main(args, # parsed `add_reconstruct_args` options
     for s in splits:
         ds = load_dataset(args.dataset, s, args.data_root)
         idx = subset_indices(len(ds), args.limit, args.seed)
-        res[s] = dict(loss=reconstruction_loss(mae, ds, args.mask_ratio, args.seed, idx, args.batch_size, args.bf16,
+        res[s] = dict(loss=reconstruction_loss(mae, ds, args.mask_ratio, args.seed, idx, args.batch_size, _amp(args),
                                                _device(args), args.progress), n=len(idx))
     _write_json(args.json, res)
     parts = " | ".join(f"{s} {v['loss']:.4f} (n={v['n']})" for s, v in res.items())

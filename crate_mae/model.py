@@ -6,7 +6,8 @@ Docs: https://crate-mae.github.io/crate-mae/model.html.md"""
 
 # %% ../nbs/07_model.ipynb #87f82a20
 from __future__ import annotations
-import fnmatch, importlib, json, re, math
+import json, pickle, re, math
+from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -15,12 +16,13 @@ from .mssa import MSSA, mssa_literal
 from .ista import ISTA, ista_literal
 from .encoder import CrateEncoderLayer
 from .decoder import CrateDecoderLayer
+from .registry import register_model, list_models, create_model, import_models  # re-exported here
 
 # %% auto #0
 __all__ = ['patchify', 'unpatchify', 'sincos_pos_embed_2d', 'random_masking', 'masked_mse', 'MAEBase', 'CrateMAE',
-           'register_model', 'list_models', 'create_model', 'crate_mae_tiny', 'crate_mae_small', 'crate_mae_base',
-           'crate_mae_large', 'crate_mae_cifar', 'crate_mae_nano', 'param_counts', 'official_key_to_ours',
-           'load_official_state_dict', 'to_official_state_dict', 'load_official_checkpoint', 'mae_forward_literal',
+           'crate_mae_tiny', 'crate_mae_small', 'crate_mae_base', 'crate_mae_large', 'crate_mae_cifar',
+           'crate_mae_nano', 'param_counts', 'official_key_to_ours', 'load_official_state_dict',
+           'to_official_state_dict', 'safe_torch_load', 'load_official_checkpoint', 'mae_forward_literal',
            'save_weights', 'load_weights']
 
 # %% ../nbs/07_model.ipynb #7d12531f
@@ -279,43 +281,18 @@ def forward_decoder(self:CrateMAE,
     for blk in self.decoder_blocks: y = blk(y)
     return self.decoder_pred(self.decoder_norm(y))[:, 1:]
 
-# %% ../nbs/07_model.ipynb #cd18f149
-_MODELS = {}
-
-def register_model(
-    fn, # a function `**overrides -> model`, registered under its `__name__`
-):
-    "Decorator: add the model constructor `fn` to the registry under its function name."
-    _MODELS[fn.__name__] = fn
-    return fn
-
-def _load_baselines():
-    "Import the modules that register further models (the ViT-MAE baselines)."
-    try: importlib.import_module("crate_mae.vit_mae")
-    except ModuleNotFoundError as e:
-        if e.name != "crate_mae.vit_mae": raise
-
-def list_models(
-    pattern:str="*", # shell-style filter, e.g. "crate_mae_*"
-)->list:             # sorted registered names
-    "Names of the registered model constructors."
-    _load_baselines()
-    return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
-
-def create_model(
-    name:str,     # registered name, e.g. "crate_mae_base" or "vit_mae_base"
-    **overrides,  # constructor arguments that replace the configuration's
-)->nn.Module:
-    "Build a registered model by name; the name is kept as `model.name`."
-    if name not in _MODELS: _load_baselines()
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    try: model = _MODELS[name](**overrides)
-    except TypeError as e:
-        if "unexpected keyword argument" not in str(e): raise
-        raise ValueError(f"{name} does not take {str(e).split('argument')[-1].strip()} (given overrides: {overrides})") from None
-    model.name = name
-    return model
+# %% ../nbs/07_model.ipynb #0c5555c1
+@patch
+def reconstruct(self:MAEBase,
+                imgs:torch.Tensor,       # images (B, C, H, W), as the model takes them
+                mask_ratio:float=0.75,   # fraction of patches removed
+                noise:torch.Tensor=None, # optional (B, N) noise fixing the mask
+               )->tuple:                 # (masked input, prediction, prediction pasted, per-image MSE (B,))
+    "Masked input, prediction, and prediction with the visible patches pasted back, as images; each image's masked MSE."
+    with torch.no_grad(): _, pred, mask = self(imgs, mask_ratio, noise)
+    pred, target, m = pred.float(), self.patchify(imgs), mask.unsqueeze(-1)
+    mse = (((pred - target) ** 2).mean(-1) * mask).sum(1) / mask.sum(1)
+    return self.unpatchify(target * (1 - m)), self.unpatchify(pred), self.unpatchify(pred * m + target * (1 - m)), mse
 
 # %% ../nbs/07_model.ipynb #4cb31a53
 def _cfg(defaults, overrides): return {**defaults, **overrides}
@@ -470,28 +447,40 @@ def _official_example_keys(depth, decoder_depth):
     yield from ["decoder_norm.weight", "decoder_norm.bias", "decoder_pred.weight", "decoder_pred.bias"]
 
 # %% ../nbs/07_model.ipynb #68e0bb5f
+def safe_torch_load(
+    f,                            # a path, or a file opened for binary reading
+    allow:tuple=(),               # classes allowed besides tensors and plain containers, e.g. (argparse.Namespace,)
+    what:str="a PyTorch checkpoint", # what the file should be, for the messages
+    error=ValueError,             # the exception class raised for a refused file
+    name=None,                    # the file's name in messages (default: `f`)
+    map_location="cpu",           # where tensors go
+):
+    "`torch.load` with `weights_only=True` and the classes `allow`; a refused file raises `error` saying why."
+    name = f if name is None else name
+    try:
+        with torch.serialization.safe_globals(list(allow)):
+            return torch.load(f, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) or "GLOBAL" in str(e):
+            also = "".join(f", {c.__name__}" for c in allow)
+            raise error(f"refusing to load {name}: it contains pickled Python objects (code), not only tensors and "
+                        f"plain containers{also}") from None
+        raise error(f"{name} is not {what} (not a PyTorch file of tensors)") from None
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise error(f"{name} is not {what} (unreadable by torch.load: {type(e).__name__}: {first})") from None
+
 def load_official_checkpoint(
     path,                            # the authors' checkpoint file (e.g. their released .pth)
     name_or_model="crate_mae_base",  # registered name or a `CrateMAE` to load into
 )->CrateMAE:                         # the model with the checkpoint's weights
     "Read the authors' checkpoint file safely (tensors, containers and argparse.Namespace only) into our `CrateMAE`."
-    import argparse, pickle
-    from pathlib import Path
+    import argparse
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} not found")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e) or "GLOBAL" in str(e):
-            raise ValueError(f"refusing to load {path}: it contains pickled Python objects other than tensors, containers "
-                             "and argparse.Namespace") from None
-        raise ValueError(f"{path} is not a PyTorch checkpoint (unpickling failed)") from None
-    except Exception as e:
-        raise ValueError(f"{path} is not a PyTorch checkpoint ({type(e).__name__})") from None
+    raw = safe_torch_load(path, allow=(argparse.Namespace,))
     if not isinstance(raw, dict): raise ValueError(f"{path} holds a {type(raw).__name__}, not a state dict")
     return load_official_state_dict(raw, name_or_model)
-
 
 # %% ../nbs/07_model.ipynb #cd62f052
 def mae_forward_literal(
@@ -551,12 +540,11 @@ def mae_forward_literal(
 
 # %% ../nbs/07_model.ipynb #511a619c
 def _arch(name):
-    "The model class named `name` (CrateMAE here, ViTMAE from `crate_mae.vit_mae`)."
-    if name == "CrateMAE": return CrateMAE
-    _load_baselines()
-    from crate_mae.vit_mae import ViTMAE
-    if name == "ViTMAE": return ViTMAE
-    raise ValueError(f"unknown model class {name!r} in the file's metadata")
+    "The model class named `name`: a subclass of `MAEBase` defined by a module that registers models."
+    import_models()
+    classes = {c.__name__: c for c in MAEBase.__subclasses__()}
+    if name not in classes: raise ValueError(f"unknown model class {name!r} in the file's metadata; known: {', '.join(sorted(classes))}")
+    return classes[name]
 
 def save_weights(
     model:nn.Module, # a `CrateMAE` or `ViTMAE`

@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .model import (MAEBase, sincos_pos_embed_2d, random_masking, register_model, create_model,
-                             list_models, param_counts)
+from .model import MAEBase, sincos_pos_embed_2d, random_masking, param_counts
+from .registry import register_model, create_model, list_models
 
 # %% auto #0
 __all__ = ['ViTAttention', 'Mlp', 'ViTBlock', 'ViTMAE', 'vit_mae_base', 'vit_mae_small', 'vit_mae_cifar', 'vit_mae_nano']

@@ -1,33 +1,27 @@
 "Reliability of the training engine: kill -9 and resume, a kill inside a checkpoint write, DDP, a crashing rank."
 import os, signal, subprocess, sys, time
 from pathlib import Path
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import crate_mae
-from crate_mae.data import write_arrays
 from crate_mae.train import load_checkpoint, read_metrics
 
 ROOT = Path(crate_mae.__file__).parents[1]
 # one thread per process: the cores are shared, and bit-exact comparisons need equal thread counts
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-       "OMP_NUM_THREADS": "1", "CRATE_MAE_FAULT": ""}
+       "OMP_NUM_THREADS": "1", "CRATE_MAE_FAULT": "",
+       # precision fixed (float32): runs compared bit for bit must not depend on a timing that picks bf16 or not
+       "CRATE_MAE_CPU_BF16": "0"}
 CLI = [sys.executable, "-m", "crate_mae.cli"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "crate_mae.cli"]
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    "A tiny array folder: 256 random 32x32 RGB images named 'toy'."
-    r = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
-    x[:, 8:24, 8:24] //= 3  # some structure to learn
-    write_arrays(r/"toy"/"train.npz", x, rng.integers(0, 10, 256))
-    write_arrays(r/"toy"/"test.npz", x[:64], rng.integers(0, 10, 64))
-    return r
+def root(toy_root):
+    "A tiny array folder: 256 random 32x32 RGB images named 'toy' (tests/conftest.py)."
+    return toy_root
 
 
 def args(root, out, *more):
@@ -95,7 +89,8 @@ def test_kill_inside_a_checkpoint_write_keeps_the_previous_one(root, reference, 
     p = subprocess.Popen(CLI + args(root, out), env={**ENV, "CRATE_MAE_FAULT": "ckpt_pause=120@2"},
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = lambda: [f for f in out.glob(".checkpoint.pt.*.tmp") if f.stat().st_size > 0] if out.exists() else []
-    wait_for(lambda: bool(tmp()), proc=p)  # the 2nd checkpoint (step 8) is half written
+    # the 2nd checkpoint (step 8) is half written: the 1st is in place (a temporary file seen before that is the 1st's)
+    wait_for(lambda: (out/"checkpoint.pt").exists() and bool(tmp()), proc=p)
     os.kill(p.pid, signal.SIGKILL); p.wait()
     assert tmp(), "the torn temporary file should still be there"
     assert load_checkpoint(out/"checkpoint.pt")["position"]["global_step"] == 4  # the previous one, intact
@@ -149,3 +144,6 @@ def test_time_budget_refits_the_schedule(root, tmp_path):
     assert sched["refits"] >= 1 and recs[-1]["step"] >= 0.9 * sched["total_steps"]
     assert recs[-1]["time"] <= 13
     assert recs[-1]["lr"] < 0.1 * max(m["lr"] for m in recs)  # the cosine (nearly) ran out: the budget was used
+    lrs = [m["lr"] for m in recs]
+    top = lrs.index(max(lrs))
+    assert all(b <= a + 1e-12 for a, b in zip(lrs[top:], lrs[top + 1:])), "a refit raised the learning rate after warmup"
