@@ -1,4 +1,4 @@
-"""Measure what the layers do: the coding rate of each MSSA input and the sparsity of each ISTA output (Figure 5), reconstructions (Figure 6), PCA of token features and cls-attention maps (Figure 7).
+"""Measure what the layers do: the coding rate of each layer's compressed tokens and the sparsity of each ISTA output (Figure 5), reconstructions (Figure 6), PCA of token features and cls-attention maps (Figure 7).
 
 Docs: https://crate-mae.github.io/crate-mae/analysis.html.md"""
 
@@ -23,7 +23,7 @@ def head_coding_rate(X:Tensor,          # per-head coordinates U_k^T LN1(z), (..
                      eps2:float=0.01,   # squared precision epsilon^2 (the authors' 0.01)
                      normalize:bool=True, # unit-normalize each token's coordinates first (the authors' choice)
                     )->Tensor:          # (...,) coding rate per sample, natural log
-    "Figure 5's coding rate: $\\frac12\\sum_k\\log\\det(I + \\frac{p}{n\\epsilon^2}\\tilde X_k^\\top\\tilde X_k)$ of per-head coordinates."
+    "The coding rate of Figure 5: $\\frac12\\sum_k\\log\\det(I + \\frac{p}{n\\epsilon^2}\\tilde X_k^\\top\\tilde X_k)$ of per-head coordinates."
     if X.dim() < 3: raise ValueError(f"X must have shape (..., K, n, p), got {tuple(X.shape)}")
     if not eps2 > 0: raise ValueError(f"eps2 must be positive, got {eps2}")
     X = X.double()
@@ -60,7 +60,7 @@ def layer_stats(model,                # a `CrateMAE`
                 eps2:float=0.01,      # squared precision of the coding rates
                 seed:int=0,           # masking seed (with mask_ratio > 0)
                )->dict:               # {'rc', 'rc_half', 'rc_ch1', 'sparsity'}: (L, B) float64 tensors
-    "Figure 5's per-layer measurements (and two companions) of a CRATE-MAE encoder on a batch of images."
+    "Figure 5's per-layer measurements (`rc_half`, `sparsity`) and two companions (`rc`, `rc_ch1`) of a CRATE-MAE encoder."
     if not hasattr(model, "blocks") or not all(hasattr(b, "mssa") and hasattr(b, "ista") for b in model.blocks):
         raise ValueError(f"layer_stats needs a CRATE-MAE (MSSA + ISTA layers), got {type(model).__name__}")
     if imgs.dim() != 4: raise ValueError(f"imgs must have shape (B, C, H, W), got {tuple(imgs.shape)}")
@@ -81,12 +81,12 @@ def summarize_stats(st:dict, # `layer_stats` output: {key: (L, B) tensor}
     return {k: {"mean": v.double().mean(1).tolist(), "std": v.double().std(1).tolist(), "n": v.shape[1]} for k, v in st.items()}
 
 def plot_layer_stats(stats:dict,                    # {label: `layer_stats` dict or its `summarize_stats`}
-                     keys=("rc", "sparsity"),        # which measurements, one panel each
+                     keys=("rc_half", "sparsity"),   # which measurements, one panel each (Figure 5: rc_half, sparsity)
                      title:str="",                  # figure title
                     ):
     "Figure 5: per-layer mean and one-standard-deviation band of each measurement, one line per model."
     import matplotlib.pyplot as plt
-    labels = {"rc": "coding rate of MSSA input", "rc_half": "coding rate after MSSA",
+    labels = {"rc": "coding rate of MSSA input Z^l", "rc_half": "coding rate of Z^{l+1/2} (Fig. 5)",
               "rc_ch1": "Rc (2.5) of Z^{l+1/2}", "sparsity": "nonzero fraction of ISTA output"}
     fig, axs = plt.subplots(1, len(keys), figsize=(4 * len(keys), 2.8), dpi=90, squeeze=False)
     for ax, k in zip(axs[0], keys):

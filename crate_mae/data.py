@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 from torchvision import datasets as tvd
 from torchvision.transforms import v2 as T
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DATASETS', 'ALIASES', 'ENV_VAR', 'DEBIAN_FASHION_MNIST', 'DatasetInfo',
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DATASETS', 'ALIASES', 'ENV_VAR', 'DEBIAN_FASHION_MNIST', 'CROPS', 'DatasetInfo',
            'canonical_name', 'dataset_info', 'cache_dir', 'data_roots', 'default_data_root', 'write_arrays',
            'read_arrays', 'channel_stats', 'ArrayDataset', 'load_digits_arrays', 'find_array_folder',
            'load_array_dataset', 'load_torchvision', 'load_image_folder', 'read_idx', 'prepare', 'load_dataset',
@@ -82,10 +83,10 @@ def data_roots(data_root:str|Path|None=None, # explicit folder (CLI `--data-root
     "The folders searched for data: `data_root`, then `$CRATE_MAE_DATA`, then `cache_dir()`."
     cands = [data_root, os.environ.get(ENV_VAR) or None, cache_dir()]
     out = []
-    for c in cands:
-        if c is None: continue
-        p = Path(c).expanduser()
-        if p not in out: out.append(p)
+    for candidate in cands:
+        if candidate is None: continue
+        path = Path(candidate).expanduser()
+        if path not in out: out.append(path)
     return out
 
 def default_data_root(data_root:str|Path|None=None, # explicit folder; wins when given
@@ -113,13 +114,16 @@ def _atomic_write(path:Path, write):
     except OSError as e: raise PermissionError(f"cannot write into {path.parent} ({e}): {fix}") from e
     try:
         with os.fdopen(fd, 'wb') as f:
-            write(f); f.flush(); os.fsync(f.fileno())
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
     return path
 
+# %% ../nbs/08_data.ipynb #5a66d714
 def write_arrays(path:str|Path, # destination, e.g. <root>/cifar10/train.npz
                  images:np.ndarray, # uint8 (N, H, W, C) or (N, H, W)
                  labels:np.ndarray, # integer (N,)
@@ -148,6 +152,7 @@ def _check_arrays(images, labels, src):
     if len(images) == 0: raise ValueError(f"{src}: the split is empty (0 images); {fix}")
     return images, labels.astype(np.int64, copy=False)
 
+# %% ../nbs/08_data.ipynb #e733e4bc
 def read_arrays(path:str|Path, # an array-folder split, e.g. <root>/cifar10/train.npz
                )->tuple: # (images uint8 (N, H, W, C), labels int64 (N,))
     "Read and validate one split of an array folder, with errors that name the file and the remedy."
@@ -183,13 +188,19 @@ def channel_stats(images:np.ndarray|torch.Tensor, # uint8 (N, H, W, C) or (N, C,
     "Per-channel mean and standard deviation of uint8 images, on the [0, 1] scale."
     x = torch.as_tensor(images)
     if not chw: x = x.permute(0, 3, 1, 2) if x.ndim == 4 else x[:, None]
-    s = torch.zeros(x.shape[1], dtype=torch.float64); s2 = torch.zeros_like(s); n = 0
-    for c in x.split(chunk):
-        c = c.to(torch.float64)
-        s += c.sum((0, 2, 3)); s2 += (c*c).sum((0, 2, 3)); n += c[:, 0].numel()
-    mean = s/n; std = (s2/n - mean**2).clamp_min(0).sqrt()
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    n = 0
+    for block in x.split(chunk):
+        block = block.to(torch.float64)
+        total += block.sum((0, 2, 3))
+        total_sq += (block*block).sum((0, 2, 3))
+        n += block[:, 0].numel()
+    mean = total/n
+    std = (total_sq/n - mean**2).clamp_min(0).sqrt()
     return tuple((mean/255).tolist()), tuple((std/255).tolist())
 
+# %% ../nbs/08_data.ipynb #7d94d533
 class ArrayDataset(Dataset):
     "One split held in memory: uint8 images (N, C, H, W), int64 labels, class names, normalization."
     def __init__(self, images:np.ndarray|torch.Tensor, # uint8 (N, H, W, C) or (N, H, W), as stored
@@ -244,8 +255,8 @@ def find_array_folder(name:str, # dataset name, e.g. 'cifar10'
                      )->Path|None: # the folder <root>/<name>, or None
     "The first `<root>/<name>` among `data_roots(data_root)` that holds `<split>.npz`."
     n = canonical_name(name)
-    for r in data_roots(data_root):
-        if (r/n/f'{split}.npz').is_file(): return r/n
+    for root in data_roots(data_root):
+        if (root/n/f'{split}.npz').is_file(): return root/n
     return None
 
 def _read_meta(folder:Path):
@@ -253,7 +264,7 @@ def _read_meta(folder:Path):
     meta = {}
     if (folder/'meta.json').is_file(): meta = json.loads((folder/'meta.json').read_text())
     elif (folder/'classes.txt').is_file():
-        meta['classes'] = [l.strip() for l in (folder/'classes.txt').read_text().splitlines() if l.strip()]
+        meta['classes'] = [line.strip() for line in (folder/'classes.txt').read_text().splitlines() if line.strip()]
     return meta
 
 def load_array_dataset(name:str, # dataset name; 'digits' needs no files
@@ -261,20 +272,20 @@ def load_array_dataset(name:str, # dataset name; 'digits' needs no files
                        data_root:str|Path|None=None, # explicit root, searched first
                       )->ArrayDataset:
     "Load one split of an array folder (or the bundled digits) as an `ArrayDataset`."
-    n = canonical_name(name)
+    canonical = canonical_name(name)
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if n == 'digits' and find_array_folder(n, data_root, split) is None:
+    if canonical == 'digits' and find_array_folder(canonical, data_root, split) is None:
         return ArrayDataset(*load_digits_arrays(split), name='digits', split=split)
-    folder = find_array_folder(n, data_root, split)
+    folder = find_array_folder(canonical, data_root, split)
     if folder is None:
         where = ', '.join(str(r) for r in data_roots(data_root))
         raise FileNotFoundError(
-            f"no array folder {n}/{split}.npz under any data root ({where}). Create it with "
-            f"crate_mae.data.prepare({n!r}) (CLI: crate-mae prepare {n}), or pass data_root= / "
-            f"--data-root / set ${ENV_VAR} to the folder that holds {n}/{split}.npz.")
+            f"no array folder {canonical}/{split}.npz under any data root ({where}). Create it with "
+            f"crate_mae.data.prepare({canonical!r}) (CLI: crate-mae prepare {canonical}), or pass data_root= / "
+            f"--data-root / set ${ENV_VAR} to the folder that holds {canonical}/{split}.npz.")
     meta = _read_meta(folder)
     x, y = read_arrays(folder/f'{split}.npz')
-    return ArrayDataset(x, y, name=n, split=split, classes=meta.get('classes'),
+    return ArrayDataset(x, y, name=canonical, split=split, classes=meta.get('classes'),
                         mean=meta.get('mean'), std=meta.get('std'))
 
 # %% ../nbs/08_data.ipynb #25f410ca
@@ -297,17 +308,17 @@ def load_torchvision(name:str, # 'cifar10', 'cifar100', 'fashion_mnist', 'flower
                      transform=None, # per-sample transform applied to the PIL image
                     )->Dataset:
     "A torchvision dataset found under the data roots; downloads only when `download` is true."
-    n = canonical_name(name)
-    if n not in _TV: raise ValueError(f"{name!r} is not a torchvision dataset here; choose from {sorted(_TV)}")
-    ok = ('train', 'test', 'val') if n == 'flowers102' else ('train', 'test')
+    canonical = canonical_name(name)
+    if canonical not in _TV: raise ValueError(f"{name!r} is not a torchvision dataset here; choose from {sorted(_TV)}")
+    ok = ('train', 'test', 'val') if canonical == 'flowers102' else ('train', 'test')
     if split not in ok: raise ValueError(f"split must be one of {ok}, got {split!r}")
-    return _tv_load(n, split, [r/'torchvision' for r in data_roots(data_root)], download, transform)
+    return _tv_load(canonical, split, [r/'torchvision' for r in data_roots(data_root)], download, transform)
 
 def _tv_load(n, split, roots, download, transform):
     "Try each torchvision root without downloading; then download into the first if allowed."
-    for r in roots:
-        if not r.is_dir(): continue
-        try: return _tv_split(n, split, r, False, transform)
+    for root in roots:
+        if not root.is_dir(): continue
+        try: return _tv_split(n, split, root, False, transform)
         except RuntimeError as e:
             if 'not found' not in str(e).lower(): raise
     if download:
@@ -317,7 +328,7 @@ def _tv_load(n, split, roots, download, transform):
             raise FileNotFoundError(f"downloading {n} into {dest} failed ({e}); without network, copy the "
                                     f"torchvision files there or pass data_root= / --data-root") from e
     raise FileNotFoundError(
-        f"{n} ({split}) not found in {[str(r) for r in roots]} and downloading is off. Pass download=True "
+        f"{n} ({split}) not found in {[str(root) for root in roots]} and downloading is off. Pass download=True "
         f"(CLI --download) to fetch it into {roots[0]}, or point data_root= / --data-root / ${ENV_VAR} at a "
         f"folder whose torchvision/ subfolder holds it, or at an array folder {n}/{{train,test}}.npz "
         f"(crate_mae.data.prepare).")
@@ -330,12 +341,12 @@ def load_image_folder(root:str|Path, # folder with train/ and val/ (or test/) of
     "An ImageNet-style `ImageFolder` split, with errors that say which folder is missing or empty."
     root = Path(root)
     names = [split] + (['val'] if split == 'test' else ['test'] if split == 'val' else [])
-    for s in names:
-        if (root/s).is_dir():
-            try: return tvd.ImageFolder(str(root/s), transform=transform)
+    for sub in names:
+        if (root/sub).is_dir():
+            try: return tvd.ImageFolder(str(root/sub), transform=transform)
             except FileNotFoundError as e:
-                raise FileNotFoundError(f"{root/s} holds no images in class subfolders ({e}); expected "
-                                        f"{root/s}/<class>/<image>.jpg") from e
+                raise FileNotFoundError(f"{root/sub} holds no images in class subfolders ({e}); expected "
+                                        f"{root/sub}/<class>/<image>.jpg") from e
     raise FileNotFoundError(f"{root} has no {' or '.join(names)} folder; expected {root}/{split}/<class>/<image>.jpg")
 
 # %% ../nbs/08_data.ipynb #43d5d339
@@ -351,7 +362,9 @@ def read_idx(path:str|Path, # an IDX file, gzipped (.gz) or not
     raw = (gzip.open if path.suffix == '.gz' else open)(path, 'rb').read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
-    nd = raw[3]; dims = struct.unpack(f'>{nd}i', raw[4:4+4*nd]); dt = np.dtype(_IDX_DTYPES[raw[2]])
+    nd = raw[3]
+    dims = struct.unpack(f'>{nd}i', raw[4:4+4*nd])
+    dt = np.dtype(_IDX_DTYPES[raw[2]])
     n = int(np.prod(dims)) * dt.itemsize
     if len(raw) != 4 + 4*nd + n:
         raise ValueError(f"{path}: expected {n} data bytes for shape {dims}, found {len(raw) - 4 - 4*nd}; truncated?")
@@ -361,9 +374,9 @@ def _idx_split(folder:Path, split:str):
     "Images and labels of an MNIST-style IDX folder (train-* / t10k-* files)."
     pre = 'train' if split == 'train' else 't10k'
     def one(kind):
-        c = sorted(folder.glob(f'{pre}-{kind}-idx*-ubyte*'))
-        if not c: raise FileNotFoundError(f"{folder} has no {pre}-{kind}-idx*-ubyte[.gz] file")
-        return read_idx(c[0])
+        files = sorted(folder.glob(f'{pre}-{kind}-idx*-ubyte*'))
+        if not files: raise FileNotFoundError(f"{folder} has no {pre}-{kind}-idx*-ubyte[.gz] file")
+        return read_idx(files[0])
     return one('images'), one('labels').astype(np.int64)
 
 # %% ../nbs/08_data.ipynb #323d8ed0
@@ -371,29 +384,83 @@ def _pil_array(img, size, chans):
     "A PIL image as uint8 (size, size, chans): short side resized to `size`, center-cropped."
     img = img.convert('L' if chans == 1 else 'RGB')
     if size is not None:
-        w, h = img.size; s = size / min(w, h)
+        w, h = img.size
+        factor = size / min(w, h)
         if (w, h) != (size, size):
-            nw, nh = max(size, round(w*s)), max(size, round(h*s))
-            img = img.resize((nw, nh), resample=3)  # 3 = bicubic
-            l, t = (nw - size)//2, (nh - size)//2
-            img = img.crop((l, t, l + size, t + size))
-    a = np.asarray(img, dtype=np.uint8)
-    return a[..., None] if a.ndim == 2 else a
+            new_w, new_h = max(size, round(w*factor)), max(size, round(h*factor))
+            img = img.resize((new_w, new_h), resample=3)  # 3 = bicubic
+            left, top = (new_w - size)//2, (new_h - size)//2
+            img = img.crop((left, top, left + size, top + size))
+    array = np.asarray(img, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
 
 def _dataset_arrays(ds, size, chans):
     "Arrays from a torchvision-style dataset of (PIL image, label) pairs."
     base = ds.datasets[0] if isinstance(ds, ConcatDataset) else ds
-    if size is None and isinstance(getattr(base, 'data', None), (np.ndarray, torch.Tensor)) and not isinstance(ds, ConcatDataset):
-        x = np.asarray(ds.data); y = np.asarray(ds.targets, dtype=np.int64)
+    in_memory = isinstance(getattr(base, 'data', None), (np.ndarray, torch.Tensor))  # e.g. CIFAR's uint8 array
+    if size is None and in_memory and not isinstance(ds, ConcatDataset):
+        x = np.asarray(ds.data)
+        y = np.asarray(ds.targets, dtype=np.int64)
         return (x[..., None] if x.ndim == 3 else x), y
     xs, ys = [], []
     for i in range(len(ds)):
         img, lab = ds[i]
-        xs.append(_pil_array(img, size, chans)); ys.append(int(lab))
-    shapes = {a.shape for a in xs}
-    if len(shapes) > 1: raise ValueError(f"images have different sizes {sorted(shapes)[:3]}...; pass size= to resize them")
+        xs.append(_pil_array(img, size, chans))
+        ys.append(int(lab))
+    shapes = {array.shape for array in xs}
+    if len(shapes) > 1:
+        raise ValueError(f"images have different sizes {sorted(shapes)[:3]}...; pass size= to resize them")
     return np.stack(xs), np.array(ys, dtype=np.int64)
 
+# %% ../nbs/08_data.ipynb #ebb8d1cb
+def _folder_arrays(src, split, size, chans):
+    "One split of an ImageFolder as arrays, with its class names."
+    folder = load_image_folder(src, split)
+    return _dataset_arrays(folder, size, chans), folder.classes
+
+def _source_arrays(name, info, src, data_root, download, size, chans)->tuple:
+    "Both splits of a dataset from its source: `({'train': (x, y), 'test': (x, y)}, class names, source folder)`."
+    classes = None
+    if name == 'digits' and src is None:
+        arrays = {split: load_digits_arrays(split) for split in ('train', 'test')}
+    elif src is not None and any(src.glob('*-idx3-ubyte*')):
+        arrays = {split: _idx_split(src, split) for split in ('train', 'test')}
+        if name == 'fashion_mnist': classes = list(tvd.FashionMNIST.classes)
+    elif src is not None and (src/'train').is_dir() or (name == 'imagenet' and src is None):
+        if src is None:
+            hits = [root/'imagenet' for root in data_roots(data_root) if (root/'imagenet'/'train').is_dir()]
+            if not hits:
+                raise FileNotFoundError(f"no imagenet/train folder under {data_roots(data_root)}; pass src= the "
+                                        "ImageNet folder")
+            src = hits[0]
+        arrays = {}
+        side = size or getattr(info, 'img_size', None)
+        for split in ('train', 'test'): arrays[split], classes = _folder_arrays(src, split, side, chans)
+    elif name in _TV:
+        arrays = {}
+        for split in ('train', 'test'):
+            roots = [src, src/'torchvision'] if src is not None else [r/'torchvision' for r in data_roots(data_root)]
+            ds = _tv_load(name, split, roots, download, None)
+            native = name in ('cifar10', 'cifar100', 'fashion_mnist')
+            arrays[split] = _dataset_arrays(ds, size if (size or native) else info.img_size, chans)
+            base = ds.datasets[0] if isinstance(ds, ConcatDataset) else ds
+            classes = list(getattr(base, 'classes', None) or []) or None
+    else:
+        raise ValueError(f"do not know how to prepare {name!r} from src={src}: give src= an ImageFolder "
+                         "(train/, val/) or a folder of IDX files, or use one of "
+                         f"{sorted(_TV) + ['digits', 'imagenet']}")
+    return arrays, classes, src
+
+def _write_meta(dest, name, info, src, arrays, classes):
+    "`meta.json` of an array folder: class names, normalization statistics, source and shape."
+    x = arrays['train'][0]
+    mean, std = (info.mean, info.std) if info and info.in_chans == x.shape[-1] else channel_stats(x)
+    meta = dict(name=name, classes=classes or [str(i) for i in range(int(arrays['train'][1].max()) + 1)],
+                mean=list(mean), std=list(std), source=str(src) if src else (info.source if info else None),
+                shape=list(x.shape[1:]))
+    _atomic_write(dest/'meta.json', lambda f: f.write(json.dumps(meta, indent=1).encode()))
+
+# %% ../nbs/08_data.ipynb #eb3b8e7d
 def prepare(name:str, # dataset name: a registry name, 'digits', or any name for an ImageFolder/IDX `src`
             src:str|Path|None=None, # source folder: ImageFolder (train/, val/), IDX files, or a torchvision root
             data_root:str|Path|None=None, # where <name>/{train,test}.npz go (default `default_data_root()`)
@@ -402,48 +469,18 @@ def prepare(name:str, # dataset name: a registry name, 'digits', or any name for
             compress:bool=False, # write compressed .npz
            )->dict: # {'train': Path, 'test': Path}
     "Convert a torchvision dataset, an ImageFolder, IDX files or the digits into an array folder."
-    n = canonical_name(name)
-    info = DATASETS.get(n)
-    dest = default_data_root(data_root)/n
+    canonical = canonical_name(name)
+    info = DATASETS.get(canonical)
+    dest = default_data_root(data_root)/canonical
     _check_writable(dest/'train.npz')  # fail before a long conversion
     src = Path(src).expanduser() if src is not None else None
     if src is not None and not src.is_dir(): raise FileNotFoundError(f"source folder {src} not found")
-    if n == 'fashion_mnist' and src is None and DEBIAN_FASHION_MNIST.is_dir(): src = DEBIAN_FASHION_MNIST
+    if canonical == 'fashion_mnist' and src is None and DEBIAN_FASHION_MNIST.is_dir(): src = DEBIAN_FASHION_MNIST
     chans = info.in_chans if info else 3
-    classes = None
-    if n == 'digits' and src is None:
-        arrays = {s: load_digits_arrays(s) for s in ('train', 'test')}
-    elif src is not None and any(src.glob('*-idx3-ubyte*')):
-        arrays = {s: _idx_split(src, s) for s in ('train', 'test')}
-        if n == 'fashion_mnist': classes = list(tvd.FashionMNIST.classes)
-    elif src is not None and (src/'train').is_dir() or (n == 'imagenet' and src is None):
-        if src is None:
-            hits = [r/'imagenet' for r in data_roots(data_root) if (r/'imagenet'/'train').is_dir()]
-            if not hits: raise FileNotFoundError(f"no imagenet/train folder under {data_roots(data_root)}; pass src= the ImageNet folder")
-            src = hits[0]
-        arrays = {}
-        for s in ('train', 'test'):
-            f = load_image_folder(src, s)
-            arrays[s] = _dataset_arrays(f, size or (info.img_size if info else None), chans); classes = f.classes
-    elif n in _TV:
-        arrays = {}
-        for s in ('train', 'test'):
-            roots = [src, src/'torchvision'] if src is not None else [r/'torchvision' for r in data_roots(data_root)]
-            ds = _tv_load(n, s, roots, download, None)
-            native = n in ('cifar10', 'cifar100', 'fashion_mnist')
-            arrays[s] = _dataset_arrays(ds, size if (size or native) else info.img_size, chans)
-            base = ds.datasets[0] if isinstance(ds, ConcatDataset) else ds
-            classes = list(getattr(base, 'classes', None) or []) or None
-    else:
-        raise ValueError(f"do not know how to prepare {name!r} from src={src}: give src= an ImageFolder "
-                         f"(train/, val/) or a folder of IDX files, or use one of {sorted(_TV) + ['digits', 'imagenet']}")
-    out = {s: write_arrays(dest/f'{s}.npz', x, y, compress=compress) for s, (x, y) in arrays.items()}
-    x = arrays['train'][0]
-    mean, std = (info.mean, info.std) if info and info.in_chans == x.shape[-1] else channel_stats(x)
-    meta = dict(name=n, classes=classes or [str(i) for i in range(int(arrays['train'][1].max()) + 1)],
-                mean=list(mean), std=list(std), source=str(src) if src else (info.source if info else None),
-                shape=list(x.shape[1:]))
-    _atomic_write(dest/'meta.json', lambda f: f.write(json.dumps(meta, indent=1).encode()))
+    arrays, classes, src = _source_arrays(canonical, info, src, data_root, download, size, chans)
+    # the arrays first, then the metadata: a folder with meta.json is complete
+    out = {split: write_arrays(dest/f'{split}.npz', x, y, compress=compress) for split, (x, y) in arrays.items()}
+    _write_meta(dest, canonical, info, src, arrays, classes)
     return out
 
 # %% ../nbs/08_data.ipynb #f11514bb
@@ -461,10 +498,11 @@ def load_dataset(name:str, # registry name, array-folder name, or a path to an I
         return load_array_dataset(n, split, data_root)
     if n in _TV: return load_torchvision(n, split, data_root, download, transform)
     if n == 'imagenet':
-        for r in data_roots(data_root):
-            if (r/'imagenet'/'train').is_dir(): return load_image_folder(r/'imagenet', split, transform)
+        for root in data_roots(data_root):
+            if (root/'imagenet'/'train').is_dir(): return load_image_folder(root/'imagenet', split, transform)
         raise FileNotFoundError(f"ImageNet not found: expected <root>/imagenet/{{train,val}}/<class>/<image> "
-                                f"under {[str(r) for r in data_roots(data_root)]}; pass data_root= / --data-root / ${ENV_VAR}")
+                                f"under {[str(r) for r in data_roots(data_root)]}; pass data_root= / --data-root / "
+                                f"${ENV_VAR}")
     return load_array_dataset(n, split, data_root)  # raises a FileNotFoundError naming the remedy
 
 # %% ../nbs/08_data.ipynb #88536b09
@@ -480,8 +518,9 @@ def pretrain_transform(img_size:int=224, # output size
                        in_chans:int=3, # output channels (grayscale is repeated to RGB when 3)
                       )->T.Compose:
     "Pretraining augmentation for PIL images: random resized crop, flip, optional RandAugment, normalize."
-    return T.Compose([_to_chans(in_chans), T.RandomResizedCrop(img_size, scale=scale, interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-                      T.RandomHorizontalFlip(), *([T.RandAugment(2, 14)] if randaugment else []),
+    crop = T.RandomResizedCrop(img_size, scale=scale, interpolation=T.InterpolationMode.BICUBIC, antialias=True)
+    randaug = [T.RandAugment(2, 14)] if randaugment else []
+    return T.Compose([_to_chans(in_chans), crop, T.RandomHorizontalFlip(), *randaug,
                       T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std))])
 
 def eval_transform(img_size:int=224, # output size
@@ -492,8 +531,9 @@ def eval_transform(img_size:int=224, # output size
                   )->T.Compose:
     "Evaluation transform for PIL images: resize the short side, center crop, normalize."
     if not 0 < crop_pct <= 1: raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
-    return T.Compose([_to_chans(in_chans), T.Resize(int(round(img_size / crop_pct)), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-                      T.CenterCrop(img_size), T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std))])
+    resize = T.Resize(int(round(img_size / crop_pct)), interpolation=T.InterpolationMode.BICUBIC, antialias=True)
+    return T.Compose([_to_chans(in_chans), resize, T.CenterCrop(img_size), T.ToImage(),
+                      T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std))])
 
 # %% ../nbs/08_data.ipynb #370f28cb
 def sample_crop_boxes(n:int, # number of boxes
@@ -507,17 +547,19 @@ def sample_crop_boxes(n:int, # number of boxes
     if not (0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}")
     if not (0 < ratio[0] <= ratio[1]): raise ValueError(f"ratio must satisfy 0 < lo <= hi, got {ratio}")
     area = H * W
-    s = torch.empty(n, tries).uniform_(scale[0], scale[1], generator=generator) * area
-    r = torch.empty(n, tries).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator).exp()
-    w, h = (s * r).sqrt(), (s / r).sqrt()
+    areas = torch.empty(n, tries).uniform_(scale[0], scale[1], generator=generator) * area
+    ratios = torch.empty(n, tries).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator).exp()
+    w, h = (areas * ratios).sqrt(), (areas / ratios).sqrt()
     ok = (w <= W) & (h <= H)
     first = ok.to(torch.uint8).argmax(1, keepdim=True)
     w, h, any_ok = w.gather(1, first)[:, 0], h.gather(1, first)[:, 0], ok.any(1)
     in_r = W / H  # fallback: the largest centered box whose ratio is allowed
     fw, fh = (W, W / ratio[0]) if in_r < ratio[0] else (H * ratio[1], H) if in_r > ratio[1] else (W, H)
-    w = torch.where(any_ok, w, torch.full_like(w, fw)); h = torch.where(any_ok, h, torch.full_like(h, fh))
-    u = torch.rand(n, 2, generator=generator)
-    x0 = torch.where(any_ok, u[:, 0] * (W - w), (W - w) / 2); y0 = torch.where(any_ok, u[:, 1] * (H - h), (H - h) / 2)
+    w = torch.where(any_ok, w, torch.full_like(w, fw))
+    h = torch.where(any_ok, h, torch.full_like(h, fh))
+    unif = torch.rand(n, 2, generator=generator)
+    x0 = torch.where(any_ok, unif[:, 0] * (W - w), (W - w) / 2)
+    y0 = torch.where(any_ok, unif[:, 1] * (H - h), (H - h) / 2)
     return torch.stack([x0, y0, w, h], 1)
 
 def sample_pad_boxes(n:int, # number of boxes
@@ -530,6 +572,7 @@ def sample_pad_boxes(n:int, # number of boxes
     off = torch.randint(-pad, pad + 1, (n, 2), generator=generator).float()
     return torch.cat([off, torch.tensor([[float(W), float(H)]]).expand(n, 2)], 1)
 
+# %% ../nbs/08_data.ipynb #1edab223
 def batch_resized_crop(x:torch.Tensor, # (B, C, H, W) images, uint8 or float
                        boxes:torch.Tensor, # (B, 4) boxes (x0, y0, w, h) in pixels
                        out_size:int|tuple, # output size (h, w) or square size
@@ -542,12 +585,14 @@ def batch_resized_crop(x:torch.Tensor, # (B, C, H, W) images, uint8 or float
     B, C, H, W = x.shape
     if boxes.shape != (B, 4): raise ValueError(f"expected boxes of shape ({B}, 4), got {tuple(boxes.shape)}")
     oh, ow = (out_size, out_size) if isinstance(out_size, int) else out_size
-    b = boxes.to(device=x.device, dtype=torch.float32)
-    sx = b[:, 2] / W
+    box = boxes.to(device=x.device, dtype=torch.float32)
+    sx = box[:, 2] / W
     if flip is not None: sx = torch.where(flip.to(x.device), -sx, sx)
     theta = torch.zeros(B, 2, 3, device=x.device)
-    theta[:, 0, 0] = sx; theta[:, 0, 2] = (2 * b[:, 0] + b[:, 2]) / W - 1
-    theta[:, 1, 1] = b[:, 3] / H; theta[:, 1, 2] = (2 * b[:, 1] + b[:, 3]) / H - 1
+    theta[:, 0, 0] = sx
+    theta[:, 0, 2] = (2 * box[:, 0] + box[:, 2]) / W - 1
+    theta[:, 1, 1] = box[:, 3] / H
+    theta[:, 1, 2] = (2 * box[:, 1] + box[:, 3]) / H - 1
     grid = F.affine_grid(theta, (B, C, oh, ow), align_corners=False)
     out = F.grid_sample(x.float(), grid, mode=mode, padding_mode=padding, align_corners=False)
     return out.clamp_(0, 255) if mode == 'bicubic' else out
@@ -565,7 +610,7 @@ def batch_randaugment(x:torch.Tensor, # (B, C, H, W) uint8 images
     ra = T.RandAugment(num_ops, magnitude)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return torch.cat([ra(c) for c in x.split(group)])
+        return torch.cat([ra(part) for part in x.split(group)])
 
 # %% ../nbs/08_data.ipynb #1e985d78
 def mix_seed(*ints:int, # integers to combine, e.g. (seed, epoch, step, rank)
@@ -585,31 +630,36 @@ class ShardedSampler(Sampler):
         if n < 1: raise ValueError(f"need a non-empty dataset, got n={n}")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
-        if drop_last and n < world_size: raise ValueError(f"drop_last with n={n} < world_size={world_size} leaves nothing")
-        self.n, self.shuffle, self.seed, self.rank, self.world_size, self.drop_last = n, shuffle, seed, rank, world_size, drop_last
+        if drop_last and n < world_size:
+            raise ValueError(f"drop_last with n={n} < world_size={world_size} leaves nothing")
+        self.n, self.shuffle, self.seed = n, shuffle, seed
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
         self.num_samples = n // world_size if drop_last else math.ceil(n / world_size)
         self.epoch, self.start, self._cache = 0, 0, None
     def set_epoch(self, epoch:int, # epoch number (seeds the permutation)
                   start:int=0, # number of this rank's samples to skip (resume)
                  ):
         "Select the epoch and the position in it to start from."
-        if not 0 <= start <= self.num_samples: raise ValueError(f"start must be in [0, {self.num_samples}], got {start}")
+        if not 0 <= start <= self.num_samples:
+            raise ValueError(f"start must be in [0, {self.num_samples}], got {start}")
         self.epoch, self.start = epoch, start
     def indices(self, epoch:int|None=None, # default: the current epoch
                )->torch.Tensor: # (num_samples,) long, this rank's share of the epoch
         "This rank's indices for a whole epoch."
-        e = self.epoch if epoch is None else epoch
-        if self._cache is not None and self._cache[0] == e: return self._cache[1]
-        if self.shuffle: order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + e))
+        epoch = self.epoch if epoch is None else epoch
+        if self._cache is not None and self._cache[0] == epoch: return self._cache[1]
+        if self.shuffle: order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
         else: order = torch.arange(self.n)
         total = self.num_samples * self.world_size
-        if total > self.n: order = torch.cat([order] * math.ceil(total / self.n))
-        self._cache = (e, order[:total][self.rank::self.world_size])
+        if total > self.n: order = torch.cat([order] * math.ceil(total / self.n))  # padded as DistributedSampler pads
+        self._cache = (epoch, order[:total][self.rank::self.world_size])
         return self._cache[1]
     def __iter__(self): return iter(self.indices()[self.start:].tolist())
     def __len__(self): return self.num_samples - self.start
 
 # %% ../nbs/08_data.ipynb #bde7f7e1
+CROPS = ('rrc', 'pad')  # the training crops: random resized (MAE's) or pad-and-shift (CIFAR's)
+
 class ArrayLoader:
     "Normalized float batches (B, C, H, W) from an `ArrayDataset`; deterministic, resumable, sharded."
     def __init__(self, ds:ArrayDataset, # the in-memory dataset
@@ -619,7 +669,7 @@ class ArrayLoader:
                  seed:int=0, # base seed for order and augmentation
                  rank:int=0, # this process's rank
                  world_size:int=1, # number of processes
-                 crop:str='rrc', # train crop: 'rrc' (random resized, `scale`, `ratio`) or 'pad' (shift by <= `pad` pixels)
+                 crop:str='rrc', # train crop: 'rrc' (random resized, `scale`, `ratio`) or 'pad' (shift <= `pad` px)
                  pad:int=4, # largest shift of the 'pad' crop
                  scale:tuple=(0.2, 1.0), # random-resized-crop area range (train)
                  ratio:tuple=(3/4, 4/3), # random-resized-crop aspect range (train)
@@ -635,12 +685,14 @@ class ArrayLoader:
                  shuffle:bool|None=None, # default: `train`
                  drop_last:bool|None=None, # default: `train`
                 ):
-        if not isinstance(ds, ArrayDataset): raise ValueError(f"ArrayLoader needs an ArrayDataset, got {type(ds).__name__}")
+        if not isinstance(ds, ArrayDataset):
+            raise ValueError(f"ArrayLoader needs an ArrayDataset, got {type(ds).__name__}")
         if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.in_chans = ds.in_chans if in_chans is None else in_chans
         if not (self.in_chans == ds.in_chans or (ds.in_chans == 1 and self.in_chans == 3)):
-            raise ValueError(f"in_chans={in_chans} is not possible for {ds.in_chans}-channel data (use {ds.in_chans}, or 3 for grayscale)")
-        if crop not in ('rrc', 'pad'): raise ValueError(f"crop must be 'rrc' or 'pad', got {crop!r}")
+            raise ValueError(f"in_chans={in_chans} is not possible for {ds.in_chans}-channel data (use {ds.in_chans}, "
+                             "or 3 for grayscale)")
+        if crop not in CROPS: raise ValueError(f"crop must be 'rrc' or 'pad', got {crop!r}")
         self.ds, self.batch_size, self.train, self.seed, self.crop, self.pad = ds, batch_size, train, seed, crop, pad
         self.img_size = tuple(ds.img_size) if img_size is None else (img_size, img_size)
         self.scale, self.ratio, self.hflip, self.mode, self.crop_pct = scale, ratio, hflip, mode, crop_pct
@@ -648,69 +700,99 @@ class ArrayLoader:
         self.device = torch.device(device)
         self.images, self.labels = ds.images.to(self.device), ds.labels.to(self.device)
         self.drop_last = train if drop_last is None else drop_last
-        self.sampler = ShardedSampler(len(ds), train if shuffle is None else shuffle, seed, rank, world_size, self.drop_last)
-        m, s = torch.tensor(ds.mean), torch.tensor(ds.std)
-        self._scale = (1 / (255 * s)).view(1, -1, 1, 1).to(self.device)
-        self._shift = (-m / s).view(1, -1, 1, 1).to(self.device)
+        shuffle = train if shuffle is None else shuffle
+        self.sampler = ShardedSampler(len(ds), shuffle, seed, rank, world_size, self.drop_last)
+        mean, std = torch.tensor(ds.mean), torch.tensor(ds.std)
+        self._scale = (1 / (255 * std)).view(1, -1, 1, 1).to(self.device)  # uint8 -> normalized in one multiply-add
+        self._shift = (-mean / std).view(1, -1, 1, 1).to(self.device)
         self.epoch, self.step = 0, 0
+
     def __len__(self):
         n = self.sampler.num_samples
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-    def set_epoch(self, epoch:int, # epoch number
-                  step:int=0, # first step to produce (resume mid-epoch)
-                 ):
-        "Select the epoch and the step iteration starts from."
-        if not 0 <= step <= len(self): raise ValueError(f"step must be in [0, {len(self)}], got {step}")
-        self.epoch, self.step = epoch, step
-        self.sampler.set_epoch(epoch)
-    def batch(self, step:int, # step within the epoch
-              epoch:int|None=None, # default: the current epoch
-             )->tuple: # (x float32 (B, C, h, w) normalized, y int64 (B,)) on `device`
-        "The batch at position `step` of `epoch`: a pure function of (seed, epoch, step, rank)."
-        e = self.epoch if epoch is None else epoch
-        if not 0 <= step < len(self): raise ValueError(f"step must be in [0, {len(self)}), got {step}")
-        idx = self.sampler.indices(e)[step * self.batch_size:(step + 1) * self.batch_size].to(self.device)
-        x, y = self.images[idx], self.labels[idx]
-        return self._augment(x, mix_seed(self.seed, e, step, self.sampler.rank)) if self.train else self._eval(x), y
-    def _augment(self, x, seed):
-        g = torch.Generator().manual_seed(seed)
-        B, _, H, W = x.shape
-        pad = self.crop == 'pad'
-        boxes = sample_pad_boxes(B, H, W, self.pad, g) if pad else sample_crop_boxes(B, H, W, self.scale, self.ratio, g)
-        flip = torch.rand(B, generator=g) < self.hflip
-        x = batch_resized_crop(x, boxes, self.img_size, flip, self.mode, 'zeros' if pad else 'border')
-        if self.randaugment:
-            x = batch_randaugment(x.round_().to(torch.uint8), seed + 1, **self.ra).float()
-        return self._normalize(x)
-    def _eval(self, x):
-        H, W = x.shape[-2:]
-        if (H, W) != self.img_size or self.crop_pct < 1:
-            c = min(H, W) * self.crop_pct
-            b = torch.tensor([[(W - c) / 2, (H - c) / 2, c, c]]).repeat(len(x), 1)
-            if c > self.img_size[0]:  # downscale: antialiased resize of the centered crop
-                t, l, ci = int(round((H - c) / 2)), int(round((W - c) / 2)), int(round(c))
-                x = F.interpolate(x[..., t:t+ci, l:l+ci].float(), self.img_size, mode='bilinear', antialias=True, align_corners=False)
-            else: x = batch_resized_crop(x, b, self.img_size, None, 'bilinear')
-        return self._normalize(x.float())
-    def _normalize(self, x):
-        x = x * self._scale + self._shift
-        return x.repeat(1, 3, 1, 1) if x.shape[1] != self.in_chans else x
-    def __iter__(self):
-        while self.step < len(self):
-            b = self.batch(self.step)
-            self.step += 1
-            yield b
-        self.step = 0  # a completed pass rewinds, so iterating again repeats the epoch
-    def state_dict(self)->dict: # {'epoch', 'step', 'seed', 'rank', 'world_size'}
-        "Where the next batch starts: enough to resume at the exact position in the data order."
-        return dict(epoch=self.epoch, step=self.step, seed=self.seed, rank=self.sampler.rank, world_size=self.sampler.world_size)
-    def load_state_dict(self, sd:dict, # from `state_dict`
-                       ):
-        "Resume at the saved (epoch, step); the seed and world size must match."
-        if sd['seed'] != self.seed or sd['world_size'] != self.sampler.world_size:
-            raise ValueError(f"cannot resume: saved seed/world_size {sd['seed']}/{sd['world_size']} differ from "
-                             f"this loader's {self.seed}/{self.sampler.world_size}")
-        self.set_epoch(sd['epoch'], sd['step'])
+
+# %% ../nbs/08_data.ipynb #34174b52
+@patch
+def set_epoch(self:ArrayLoader,
+              epoch:int, # epoch number
+              step:int=0, # first step to produce (resume mid-epoch)
+             ):
+    "Select the epoch and the step iteration starts from."
+    if not 0 <= step <= len(self): raise ValueError(f"step must be in [0, {len(self)}], got {step}")
+    self.epoch, self.step = epoch, step
+    self.sampler.set_epoch(epoch)
+
+@patch
+def batch(self:ArrayLoader,
+          step:int, # step within the epoch
+          epoch:int|None=None, # default: the current epoch
+         )->tuple: # (x float32 (B, C, h, w) normalized, y int64 (B,)) on `device`
+    "The batch at position `step` of `epoch`: a pure function of (seed, epoch, step, rank)."
+    epoch = self.epoch if epoch is None else epoch
+    if not 0 <= step < len(self): raise ValueError(f"step must be in [0, {len(self)}), got {step}")
+    idx = self.sampler.indices(epoch)[step * self.batch_size:(step + 1) * self.batch_size].to(self.device)
+    x, y = self.images[idx], self.labels[idx]
+    return self._augment(x, mix_seed(self.seed, epoch, step, self.sampler.rank)) if self.train else self._eval(x), y
+
+# %% ../nbs/08_data.ipynb #fa3b4b5c
+@patch
+def _augment(self:ArrayLoader, x, seed):
+    "Random crop and flip (and RandAugment) of a uint8 batch, drawn from `seed`; normalized."
+    gen = torch.Generator().manual_seed(seed)
+    B, _, H, W = x.shape
+    pad = self.crop == 'pad'
+    if pad: boxes = sample_pad_boxes(B, H, W, self.pad, gen)
+    else: boxes = sample_crop_boxes(B, H, W, self.scale, self.ratio, gen)
+    flip = torch.rand(B, generator=gen) < self.hflip
+    x = batch_resized_crop(x, boxes, self.img_size, flip, self.mode, 'zeros' if pad else 'border')
+    if self.randaugment:
+        x = batch_randaugment(x.round_().to(torch.uint8), seed + 1, **self.ra).float()
+    return self._normalize(x)
+
+@patch
+def _eval(self:ArrayLoader, x):
+    "A uint8 batch at the output size (center crop of `crop_pct`, antialiased when shrinking); normalized."
+    H, W = x.shape[-2:]
+    if (H, W) != self.img_size or self.crop_pct < 1:
+        side = min(H, W) * self.crop_pct
+        boxes = torch.tensor([[(W - side) / 2, (H - side) / 2, side, side]]).repeat(len(x), 1)
+        if side > self.img_size[0]:  # downscale: antialiased resize of the centered crop
+            top, left, width = int(round((H - side) / 2)), int(round((W - side) / 2)), int(round(side))
+            x = F.interpolate(x[..., top:top+width, left:left+width].float(), self.img_size, mode='bilinear',
+                              antialias=True, align_corners=False)
+        else: x = batch_resized_crop(x, boxes, self.img_size, None, 'bilinear')
+    return self._normalize(x.float())
+
+@patch
+def _normalize(self:ArrayLoader, x):
+    "(x - 255 mean) / (255 std) per channel; grayscale repeated to the output channels."
+    x = x * self._scale + self._shift
+    return x.repeat(1, 3, 1, 1) if x.shape[1] != self.in_chans else x
+
+# %% ../nbs/08_data.ipynb #eda379f1
+@patch
+def __iter__(self:ArrayLoader):
+    while self.step < len(self):
+        batch = self.batch(self.step)
+        self.step += 1
+        yield batch
+    self.step = 0  # a completed pass rewinds, so iterating again repeats the epoch
+
+@patch
+def state_dict(self:ArrayLoader)->dict: # {'epoch', 'step', 'seed', 'rank', 'world_size'}
+    "Where the next batch starts: enough to resume at the exact position in the data order."
+    return dict(epoch=self.epoch, step=self.step, seed=self.seed, rank=self.sampler.rank,
+                world_size=self.sampler.world_size)
+
+@patch
+def load_state_dict(self:ArrayLoader,
+                    sd:dict, # from `state_dict`
+                   ):
+    "Resume at the saved (epoch, step); the seed and world size must match."
+    if sd['seed'] != self.seed or sd['world_size'] != self.sampler.world_size:
+        raise ValueError(f"cannot resume: saved seed/world_size {sd['seed']}/{sd['world_size']} differ from "
+                         f"this loader's {self.seed}/{self.sampler.world_size}")
+    self.set_epoch(sd['epoch'], sd['step'])
 
 # %% ../nbs/08_data.ipynb #7fba0711
 def make_loader(ds:Dataset, # an `ArrayDataset` or a PIL dataset with its transform set

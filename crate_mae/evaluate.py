@@ -26,8 +26,7 @@ __all__ = ['FEATURE_KINDS', 'C_GRID', 'PIXEL_C_GRID', 'NOISE_BLOCK', 'subset_ind
            'feature_cache_dir', 'feature_key', 'cached_features', 'ProbeResult', 'linear_probe', 'pixel_features',
            'pixel_probe', 'load_model', 'probe', 'by_layer', 'best_layer', 'plot_layer_probe', 'masking_noise',
            'reconstruction_loss', 'Classifier', 'accuracy', 'finetune', 'pretrain_and_probe', 'sweep_mask_ratio',
-           'sweep_lambda', 'add_probe_args', 'probe_main', 'add_finetune_args', 'finetune_main', 'add_reconstruct_args',
-           'reconstruct_main']
+           'sweep_lambda']
 
 # %% ../nbs/10_evaluate.ipynb #d7219e3f
 def subset_indices(n:int,          # number of items
@@ -47,7 +46,7 @@ def balanced_indices(labels,        # class label of every item
     labels = np.asarray(labels)
     if per_class < 1: raise ValueError(f"per_class must be a positive number of examples, got {per_class}")
     rng = np.random.default_rng(seed)
-    idx = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    idx = [rng.permutation(np.flatnonzero(labels == label))[:per_class] for label in np.unique(labels)]
     return np.sort(np.concatenate(idx)).astype(np.int64)
 
 def subset_dataset(ds,   # an `ArrayDataset` (other datasets become a `torch.utils.data.Subset`)
@@ -67,7 +66,8 @@ def parse_kind(kind:str, # 'cls', 'mean', or with a layer: 'mean@3'
     "Split a feature kind into its base ('cls' or 'mean') and its encoder layer (1-based; None: the last)."
     base, _, layer = str(kind).partition("@")
     if base not in FEATURE_KINDS or (layer and not (layer.isdigit() and int(layer) >= 1)):
-        raise ValueError(f"feature kinds must be among {FEATURE_KINDS}, optionally with a layer as in 'mean@3', got {kind!r}")
+        raise ValueError(f"feature kinds must be among {FEATURE_KINDS}, optionally with a layer as in 'mean@3', got "
+                         f"{kind!r}")
     return base, (int(layer) if layer else None)
 
 def _kinds(kinds):
@@ -83,15 +83,15 @@ def layer_kinds(kinds=FEATURE_KINDS, # base kinds
                )->list:              # e.g. ['cls@1', ..., 'mean@L']
     "Per-layer feature kinds: every base kind at every requested encoder layer."
     depth = depth if depth is not None else len(model.blocks)
-    layers = range(1, depth + 1) if layers == "all" else [int(l) for l in layers]
-    bad = [l for l in layers if not 1 <= l <= depth]
+    layers = range(1, depth + 1) if layers == "all" else [int(layer) for layer in layers]
+    bad = [layer for layer in layers if not 1 <= layer <= depth]
     if bad: raise ValueError(f"layers must be in 1..{depth}, got {bad}")
-    return [f"{k}@{l}" for k in _kinds(kinds) for l in layers]
+    return [f"{k}@{layer}" for k in _kinds(kinds) for layer in layers]
 
 def _side(model):
     "The model's input side (square inputs): `img_size` may be an int or (H, W)."
-    s = model.img_size
-    return s if isinstance(s, int) else s[0]
+    size = model.img_size
+    return size if isinstance(size, int) else size[0]
 
 def eval_loader(model,             # anything with `img_size` (H, W) and `in_chans`
                 ds,                # an `ArrayDataset` (or a PIL dataset with its transform set)
@@ -136,23 +136,26 @@ def extract_features(model,                 # a `CrateMAE` or `ViTMAE`
     kinds = _kinds(kinds)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     depth, parsed = len(model.blocks), {k: parse_kind(k) for k in kinds}
-    bad = [k for k, (_, l) in parsed.items() if l is not None and l > depth]
+    bad = [k for k, (_, layer) in parsed.items() if layer is not None and layer > depth]
     if bad: raise ValueError(f"{bad} ask for layers beyond the encoder's {depth}")
     amp = feature_amp(amp, model, ds, device)
-    was = model.training; model.eval()
-    taps = sorted({l for _, l in parsed.values() if l is not None and l < depth})
+    was = model.training
+    model.eval()
+    taps = sorted({layer for _, layer in parsed.values() if layer is not None and layer < depth})
     caught = {}
-    hooks = [model.blocks[l - 1].register_forward_hook(lambda m, i, o, l=l: caught.__setitem__(l, o)) for l in taps]
+    keep = lambda layer: lambda module, inputs, output: caught.__setitem__(layer, output)  # a hook storing its output
+    hooks = [model.blocks[layer - 1].register_forward_hook(keep(layer)) for layer in taps]
     out, ys = {k: [] for k in kinds}, []
     try:
-        for x, y in tqdm(eval_loader(model, ds, batch_size, device), desc="features", disable=not progress, leave=False):
+        batches = eval_loader(model, ds, batch_size, device)
+        for x, y in tqdm(batches, desc="features", disable=not progress, leave=False):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 latent = model.forward_encoder(x.to(device), 0.0)[0]  # one pass serves every kind and layer
-            for k, (base, l) in parsed.items():
-                out[k].append(_pool(latent if l is None or l == depth else caught[l], base))
+            for k, (base, layer) in parsed.items():
+                out[k].append(_pool(latent if layer is None or layer == depth else caught[layer], base))
             ys.append(torch.as_tensor(y).cpu())
     finally:
-        for h in hooks: h.remove()
+        for hook in hooks: hook.remove()
         model.train(was)
     return {k: torch.cat(v).numpy() for k, v in out.items()}, torch.cat(ys).numpy().astype(np.int64)
 
@@ -161,20 +164,20 @@ def file_hash(path,               # a file, e.g. a checkpoint
               chunk:int=1 << 20,  # bytes read at a time
              )->str:              # hex digest
     "SHA-256 hex digest of a file's bytes (the key of a checkpoint)."
-    h = hashlib.sha256()
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for b in iter(lambda: f.read(chunk), b""): h.update(b)
-    return h.hexdigest()
+        for block in iter(lambda: f.read(chunk), b""): digest.update(block)
+    return digest.hexdigest()
 
 def state_hash(model:nn.Module, # any module
               )->str:           # hex digest
     "SHA-256 hex digest of a model's state dict (names, shapes, dtypes and values)."
-    h = hashlib.sha256()
+    digest = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()):
         v = v.detach().cpu().contiguous()
-        h.update(f"{k}:{tuple(v.shape)}:{v.dtype}".encode())
-        if v.numel(): h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+        digest.update(f"{k}:{tuple(v.shape)}:{v.dtype}".encode())
+        if v.numel(): digest.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 def feature_cache_dir(cache=None, # explicit folder
                      )->Path:
@@ -196,9 +199,11 @@ def feature_key(model_key:str,  # checkpoint hash (`file_hash` / `state_hash`)
 
 def _atomic_save_npz(path, **arrays):
     "Write arrays to an .npz with chapter 9's atomic write (temporary file, fsync, rename)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO(); np.savez(buf, **arrays)
-    return T.atomic_write_bytes(path, buf.getvalue())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return T.atomic_write_bytes(path, buffer.getvalue())
 
 def cached_features(model,                # the encoder
                     ds,                   # the dataset (its `name` and `split` enter the key)
@@ -227,7 +232,8 @@ def cached_features(model,                # the encoder
     todo = [k for k in kinds if k not in feats]
     if todo:
         whole = len(idx) == len(ds) and bool((idx == np.arange(len(ds))).all())
-        new, y = extract_features(model, ds if whole else subset_dataset(ds, idx), todo, batch_size, amp, device, progress)
+        rows = ds if whole else subset_dataset(ds, idx)
+        new, y = extract_features(model, rows, todo, batch_size, amp, device, progress)
         feats.update(new)
         if use_cache:
             for k in todo: _atomic_save_npz(paths[k], X=new[k], y=y)
@@ -265,10 +271,10 @@ def _check_xy(X, y, what):
 
 def _standardize(Xfit, *others, standardize=True):
     "Scale every array with the mean and std of `Xfit` (dimensions with zero spread are only centered)."
-    if not standardize: return tuple(a.astype(np.float64) for a in (Xfit, *others))
+    if not standardize: return tuple(array.astype(np.float64) for array in (Xfit, *others))
     mu, sd = Xfit.mean(0, dtype=np.float64), Xfit.std(0, dtype=np.float64)
     sd = np.where(sd > 1e-8, sd, 1.)
-    return tuple((a.astype(np.float64) - mu) / sd for a in (Xfit, *others))
+    return tuple((array.astype(np.float64) - mu) / sd for array in (Xfit, *others))
 
 def _fit_path(X, y, Cs, max_iter, tol, Xe, ye, bar):
     "Warm-started lbfgs fits along increasing C; the accuracy on (Xe, ye) after each."
@@ -283,7 +289,8 @@ def _fit_path(X, y, Cs, max_iter, tol, Xe, ye, bar):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf.fit(X, y)
-            acc.append(float((clf.predict(Xe) == ye).mean())); bar.update(1)
+            acc.append(float((clf.predict(Xe) == ye).mean()))
+            bar.update(1)
     return acc
 
 def linear_probe(X_train,                # training features (n, d)
@@ -303,12 +310,15 @@ def linear_probe(X_train,                # training features (n, d)
     X_test, y_test = _check_xy(X_test, y_test, "test")
     if X_train.shape[1] != X_test.shape[1]:
         raise ValueError(f"train and test features differ in dimension: {X_train.shape[1]} vs {X_test.shape[1]}")
-    Cs = sorted(float(c) for c in Cs)
+    Cs = sorted(float(value) for value in Cs)
     if not Cs or Cs[0] <= 0: raise ValueError(f"Cs must be a non-empty list of positive numbers, got {Cs}")
     if not 0 < val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
-    n = len(X_train); n_val = int(round(val_frac * n))
-    if n_val < 1 or n - n_val < 2: raise ValueError(f"val_frac={val_frac} leaves no held-out or no fitting examples out of {n}")
-    if len(np.unique(y_train)) < 2: raise ValueError("the training labels have a single class; a classifier needs two or more")
+    n = len(X_train)
+    n_val = int(round(val_frac * n))
+    if n_val < 1 or n - n_val < 2:
+        raise ValueError(f"val_frac={val_frac} leaves no held-out or no fitting examples out of {n}")
+    if len(np.unique(y_train)) < 2:
+        raise ValueError("the training labels have a single class; a classifier needs two or more")
     t0 = time.time()
     bar = tqdm(total=2 * len(Cs), desc="probe", disable=not progress, leave=False)
     perm = np.random.default_rng(seed).permutation(n)
@@ -329,7 +339,8 @@ def pixel_features(ds:ArrayDataset, # the images
                    idx=None,        # rows to use (default: all)
                   )->tuple:         # (X float32 (n, C*H*W) in [0, 1], y int64 (n,))
     "Raw pixels as features: `(X (n, C*H*W) in [0, 1], y (n,))` for rows `idx` of an `ArrayDataset`."
-    if not isinstance(ds, ArrayDataset): raise ValueError(f"pixel_features needs an ArrayDataset, got {type(ds).__name__}")
+    if not isinstance(ds, ArrayDataset):
+        raise ValueError(f"pixel_features needs an ArrayDataset, got {type(ds).__name__}")
     idx = torch.as_tensor(np.arange(len(ds)) if idx is None else np.asarray(idx), dtype=torch.long)
     return (ds.images[idx].flatten(1).float() / 255).numpy(), ds.labels[idx].numpy()
 
@@ -345,9 +356,9 @@ def pixel_probe(train_ds:ArrayDataset, # training split
                 progress:bool=True,    # tqdm bar
                )->ProbeResult:
     "The raw-pixel logistic-regression baseline with the same protocols as `probe`."
-    Xtr, ytr = pixel_features(train_ds, subset_indices(len(train_ds), train_limit, seed))
-    Xte, yte = pixel_features(test_ds, subset_indices(len(test_ds), test_limit, seed))
-    return linear_probe(Xtr, ytr, Xte, yte, Cs, val_frac, seed, standardize, max_iter, progress=progress)
+    Xtr, y_train = pixel_features(train_ds, subset_indices(len(train_ds), train_limit, seed))
+    Xte, y_test = pixel_features(test_ds, subset_indices(len(test_ds), test_limit, seed))
+    return linear_probe(Xtr, y_train, Xte, y_test, Cs, val_frac, seed, standardize, max_iter, progress=progress)
 
 # %% ../nbs/10_evaluate.ipynb #95a2237a
 def load_model(checkpoint=None, # `.safetensors` weights, or a training / fine-tuning `checkpoint.pt`
@@ -355,33 +366,35 @@ def load_model(checkpoint=None, # `.safetensors` weights, or a training / fine-t
                device="cpu",    # where the model goes
                seed:int=0,      # seed of a random initialization
               )->tuple:         # (model in eval mode, cache key)
-    "A masked autoencoder and its cache key from a checkpoint file (weights, training/fine-tuning checkpoint, or the authors' format) or a name."
+    "A masked autoencoder and its cache key, from a checkpoint (ours, or the authors' format) or a registered name."
     if checkpoint is None:
-        if model is None: raise ValueError("give a checkpoint (--checkpoint) or a model name (--model) for a random init")
+        if model is None:
+            raise ValueError("give a checkpoint (--checkpoint) or a model name (--model) for a random init")
         torch.manual_seed(seed)
-        m = create_model(model)
-        return m.to(device).eval(), state_hash(m)
+        mae = create_model(model)
+        return mae.to(device).eval(), state_hash(mae)
     path = Path(checkpoint)
     if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} not found")
-    if path.suffix == ".safetensors": m = load_weights(path, device)
+    if path.suffix == ".safetensors": mae = load_weights(path, device)
     else:
-        try: ck = T.load_checkpoint(path)
+        try: saved = T.load_checkpoint(path)
         except T.CheckpointError as e:                 # not ours: the authors' checkpoint format (chapter 7)?
             if "no format entry" not in str(e) and "pickled Python objects" not in str(e): raise
             from crate_mae.model import load_official_checkpoint
-            try: m = load_official_checkpoint(path, model or "crate_mae_base")
-            except ValueError as e2: raise ValueError(f"{e}; nor is it an authors' CRATE-MAE checkpoint: {e2}") from None
-            m.name = model or "crate_mae_base"
-            return m.to(device).eval(), file_hash(path)
-        sd = ck["model"]
-        if ck.get("task") == "finetune": sd = {k[4:]: v for k, v in sd.items() if k.startswith("mae.")}
-        name = ck.get("model_name") or ck["config"]["model"]
-        m = create_model(name, **(ck.get("model_config") or ck["config"].get("model_kwargs") or {}))
-        m.load_state_dict(sd)
-        m = m.to(device).eval()
-    if model is not None and getattr(m, "name", model) != model:
-        raise ValueError(f"{path} holds a {m.name}, not the requested {model}")
-    return m, file_hash(path)
+            try: mae = load_official_checkpoint(path, model or "crate_mae_base")
+            except ValueError as e2:
+                raise ValueError(f"{e}; nor is it an authors' CRATE-MAE checkpoint: {e2}") from None
+            mae.name = model or "crate_mae_base"
+            return mae.to(device).eval(), file_hash(path)
+        sd = saved["model"]
+        if saved.get("task") == "finetune": sd = {k[4:]: v for k, v in sd.items() if k.startswith("mae.")}
+        name = saved.get("model_name") or saved["config"]["model"]
+        mae = create_model(name, **(saved.get("model_config") or saved["config"].get("model_kwargs") or {}))
+        mae.load_state_dict(sd)
+        mae = mae.to(device).eval()
+    if model is not None and getattr(mae, "name", model) != model:
+        raise ValueError(f"{path} holds a {mae.name}, not the requested {model}")
+    return mae, file_hash(path)
 
 def probe(mae,                   # the encoder (`load_model`)
           train_ds,              # training split
@@ -407,16 +420,20 @@ def probe(mae,                   # the encoder (`load_model`)
     kinds = _kinds(kinds)
     depth, last = len(mae.blocks), {}
     if layers is not None:
-        kinds = tuple(dict.fromkeys(kinds + tuple(layer_kinds([parse_kind(k)[0] for k in kinds], depth, layers=layers))))
+        per_layer = layer_kinds([parse_kind(k)[0] for k in kinds], depth, layers=layers)
+        kinds = tuple(dict.fromkeys(kinds + tuple(per_layer)))
     for k in kinds:                         # 'mean@L' is 'mean': extracted and fitted once, reported under both names
-        base, l = parse_kind(k)
-        if l == depth: last[k] = base
+        base, layer = parse_kind(k)
+        if layer == depth: last[k] = base
     kinds = tuple(dict.fromkeys(last.get(k, k) for k in kinds))
-    itr, ite = subset_indices(len(train_ds), train_limit, seed), subset_indices(len(test_ds), test_limit, seed)
-    kw = dict(model_key=model_key, cache=cache, use_cache=use_cache, batch_size=batch_size, amp=amp, device=device, progress=progress)
-    ftr, ytr = cached_features(mae, train_ds, kinds, itr, **kw)
-    fte, yte = cached_features(mae, test_ds, kinds, ite, **kw)
-    res = {k: linear_probe(ftr[k], ytr, fte[k], yte, Cs, val_frac, seed, standardize, max_iter, progress=progress) for k in kinds}
+    idx_train = subset_indices(len(train_ds), train_limit, seed)
+    idx_test = subset_indices(len(test_ds), test_limit, seed)
+    kw = dict(model_key=model_key, cache=cache, use_cache=use_cache, batch_size=batch_size, amp=amp, device=device,
+              progress=progress)
+    feats_train, y_train = cached_features(mae, train_ds, kinds, idx_train, **kw)
+    feats_test, y_test = cached_features(mae, test_ds, kinds, idx_test, **kw)
+    res = {k: linear_probe(feats_train[k], y_train, feats_test[k], y_test, Cs, val_frac, seed, standardize, max_iter,
+                           progress=progress) for k in kinds}
     return {**res, **{k: res[base] for k, base in last.items()}}
 
 def by_layer(res:dict,             # `probe(..., layers=...)` output
@@ -425,9 +442,9 @@ def by_layer(res:dict,             # `probe(..., layers=...)` output
     "The per-layer accuracies of a probe, by base kind."
     if protocol not in ("honest", "paper"): raise ValueError(f"protocol must be 'honest' or 'paper', got {protocol!r}")
     out = {}
-    for k, r in res.items():
-        base, l = parse_kind(k)
-        if l is not None: out.setdefault(base, []).append((l, getattr(r, f"{protocol}_acc")))
+    for k, result in res.items():
+        base, layer = parse_kind(k)
+        if layer is not None: out.setdefault(base, []).append((layer, getattr(result, f"{protocol}_acc")))
     return {k: sorted(v) for k, v in out.items()}
 
 def best_layer(res:dict,           # `probe(..., layers=...)` output
@@ -437,9 +454,9 @@ def best_layer(res:dict,           # `probe(..., layers=...)` output
     "The layer whose features probe best, chosen on held-out training images (honest) by default."
     rows = by_layer(res, "honest").get(kind)
     if not rows: raise ValueError(f"no per-layer {kind!r} results; probe with layers='all'")
-    val = {l: max(res[f"{kind}@{l}"].val_acc) for l, _ in rows}     # best held-out accuracy of each layer
-    l = max(val, key=val.get) if protocol == "honest" else max(rows, key=lambda r: r[1])[0]
-    return l, getattr(res[f"{kind}@{l}"], f"{protocol}_acc")
+    val = {layer: max(res[f"{kind}@{layer}"].val_acc) for layer, _ in rows}     # best held-out accuracy of each layer
+    layer = max(val, key=val.get) if protocol == "honest" else max(rows, key=lambda row: row[1])[0]
+    return layer, getattr(res[f"{kind}@{layer}"], f"{protocol}_acc")
 
 def plot_layer_probe(results:dict,  # {label: `probe(..., layers=...)` output}
                      protocol:str="honest", # which accuracy
@@ -452,11 +469,14 @@ def plot_layer_probe(results:dict,  # {label: `probe(..., layers=...)` output}
     fig, ax = plt.subplots(figsize=(7, 3), dpi=80)
     for i, (label, res) in enumerate(results.items()):
         for kind, rows in by_layer(res, protocol).items():
-            ax.plot([l for l, _ in rows], [100 * a for _, a in rows], marker="o", color=f"C{i}",
+            ax.plot([layer for layer, _ in rows], [100 * acc for _, acc in rows], marker="o", color=f"C{i}",
                     ls="-" if kind == "mean" else "--", label=f"{label}, {kind}")
     if baseline is not None: ax.axhline(100 * baseline, color="k", lw=1, ls=":", label="raw pixels")
-    ax.set_xlabel("encoder layer"); ax.set_ylabel(f"probe accuracy, % ({protocol})"); ax.grid(alpha=.3)
-    ax.legend(fontsize=7); ax.set_title(title or "linear probe of each encoder layer", fontsize=9)
+    ax.set_xlabel("encoder layer")
+    ax.set_ylabel(f"probe accuracy, % ({protocol})")
+    ax.grid(alpha=.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title or "linear probe of each encoder layer", fontsize=9)
     fig.tight_layout()
     if path is not None: fig.savefig(path)
     return fig
@@ -471,10 +491,10 @@ def masking_noise(idx,         # dataset indices of the images
     "Per-image masking noise that depends only on (seed, image index): the same masks for every model."
     idx = np.asarray(idx, dtype=np.int64)
     out = torch.empty(len(idx), N)
-    for b in np.unique(idx // NOISE_BLOCK):
-        g = torch.Generator().manual_seed(mix_seed(seed, int(b), N))
-        block = torch.rand(NOISE_BLOCK, N, generator=g)
-        sel = np.nonzero(idx // NOISE_BLOCK == b)[0]
+    for block_id in np.unique(idx // NOISE_BLOCK):
+        gen = torch.Generator().manual_seed(mix_seed(seed, int(block_id), N))
+        block = torch.rand(NOISE_BLOCK, N, generator=gen)
+        sel = np.nonzero(idx // NOISE_BLOCK == block_id)[0]
         out[torch.as_tensor(sel)] = block[torch.as_tensor(idx[sel] % NOISE_BLOCK)]
     return out
 
@@ -495,14 +515,17 @@ def reconstruction_loss(model,               # a `CrateMAE` or `ViTMAE`
     sub = ds if len(idx) == len(ds) and bool((idx == np.arange(len(ds))).all()) else subset_dataset(ds, idx)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     amp = feature_amp(amp, model, sub, device)
-    was = model.training; model.eval()
+    was = model.training
+    model.eval()
     total, n = 0., 0
-    for x, _ in tqdm(eval_loader(model, sub, batch_size, device), desc="reconstruct", disable=not progress, leave=False):
+    batches = eval_loader(model, sub, batch_size, device)
+    for x, _ in tqdm(batches, desc="reconstruct", disable=not progress, leave=False):
         B = len(x)
         noise = masking_noise(idx[n:n + B], model.num_patches, seed).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = model(x.to(device), mask_ratio=mask_ratio, noise=noise)[0]
-        total += loss.float().item() * B; n += B
+        total += loss.float().item() * B
+        n += B
     model.train(was)
     return total / n
 
@@ -520,7 +543,8 @@ class Classifier(nn.Module):
         self.img_size, self.in_chans, self.num_patches = mae.img_size, mae.in_chans, mae.num_patches
         self.head_norm = nn.LayerNorm(mae.d)
         self.head = nn.Linear(mae.d, num_classes)
-        nn.init.trunc_normal_(self.head.weight, std=2e-5); nn.init.zeros_(self.head.bias)
+        nn.init.trunc_normal_(self.head.weight, std=2e-5)
+        nn.init.zeros_(self.head.bias)
     def forward(self, imgs): # normalized images (B, C, H, W) -> logits (B, c)
         latent = self.mae.forward_encoder(imgs, 0.0)[0]
         z = latent[:, 0] if self.kind == "cls" else latent[:, 1:].mean(1)
@@ -537,16 +561,77 @@ def accuracy(clf,                 # a classifier with `img_size` and `in_chans`
     "Top-1 accuracy of a classifier on every image of `ds` (eval mode, no augmentation)."
     device = torch.device(device) if device is not None else next(clf.parameters()).device
     amp = feature_amp(amp, clf.mae, ds, device)
-    was = clf.training; clf.eval(); right, n = 0, 0
+    was = clf.training
+    clf.eval()
+    right, n = 0, 0
     for x, y in tqdm(eval_loader(clf, ds, batch_size, device), desc="eval", disable=not progress, leave=False):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): logits = clf(x.to(device))
-        right += (logits.argmax(-1).cpu() == torch.as_tensor(y)).sum().item(); n += len(y)
+        right += (logits.argmax(-1).cpu() == torch.as_tensor(y)).sum().item()
+        n += len(y)
     clf.train(was)
     return right / n
 
 # %% ../nbs/10_evaluate.ipynb #8c1e2a18
 def _plain(x): return json.loads(json.dumps(x, default=str))
 
+def _check_finetune(train_ds, batch_size, lr, weight_decay, epochs, steps, crop_scale):
+    "Refuse the arguments `finetune` cannot use, before anything is built."
+    if not isinstance(train_ds, ArrayDataset):
+        raise ValueError(f"finetune needs an ArrayDataset for training, got {type(train_ds).__name__}")
+    if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not lr > 0 or weight_decay < 0: raise ValueError(f"need lr > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
+    if steps is None and not (epochs and epochs > 0):
+        raise ValueError(f"give steps or a positive number of epochs, got {epochs}")
+    if steps is not None and steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
+    if not 0 < crop_scale[0] <= crop_scale[1] <= 1:
+        raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {crop_scale}")
+
+def _finetune_loader(mae, train_ds, batch_size, seed, randaugment, crop_scale, hflip):
+    "Chapter 8's training loader at the encoder's input size, with B.1's augmentation; `crop_scale=(1, 1)`: no crop."
+    aug = dict(scale=tuple(crop_scale), hflip=hflip, **(dict(ratio=(1., 1.)) if crop_scale[0] >= 1 else {}))
+    return make_loader(train_ds, min(batch_size, len(train_ds)), train=True, seed=seed, img_size=_side(mae),
+                       in_chans=mae.in_chans, randaugment=randaugment, **aug)
+
+# %% ../nbs/10_evaluate.ipynb #5f3a7304
+def _finetune_restore(path, clf, opt, sched)->int:
+    "Load a fine-tuning checkpoint into classifier, optimizer, schedule and generators; return its step."
+    saved = T.load_checkpoint(path)
+    if saved.get("task") != "finetune": raise ValueError(f"{path} is not a fine-tuning checkpoint")
+    clf.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    sched.load_state_dict(saved["scheduler"])
+    T.set_rng_state(saved["rng"][0])
+    return saved["position"]["global_step"]
+
+def _finetune_open(out, resume, clf, opt, sched)->tuple:
+    "Check and create the output folder; on `resume`, restore the run it holds: `(start step, metrics log)`."
+    T.check_out_dir(out, resume=resume)
+    out.mkdir(parents=True, exist_ok=True)
+    start, ckpt = 0, out/"checkpoint.pt"
+    if resume and (ckpt.exists() or T.previous_path(ckpt).exists()): start = _finetune_restore(ckpt, clf, opt, sched)
+    log = T.MetricsLog(out/"metrics.jsonl")
+    log.truncate(start)  # records past the checkpoint were never confirmed
+    return start, log
+
+def _finetune_state(clf, opt, sched, step, steps_per_epoch, config, mae, num_classes)->dict:
+    "What a fine-tuning checkpoint holds: classifier, optimizer, schedule, generators, position and settings."
+    position = dict(epoch=step // steps_per_epoch, step=step % steps_per_epoch, global_step=step)
+    return dict(task="finetune", model=clf.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                rng=[T.rng_state()], position=position, config=config, model_name=getattr(mae, "name", ""),
+                model_config=_plain(mae.config), num_classes=num_classes)
+
+def _finetune_step(clf, opt, x, y, amp, device, step)->float:
+    "One AdamW step on a batch: cross entropy of the head's logits (under bf16 autocast if `amp`); the loss."
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        loss = F.cross_entropy(clf(x.to(device)).float(), y.to(device))
+    if not torch.isfinite(loss):
+        raise T.NonFiniteLoss(f"fine-tuning loss is {loss.item()} at step {step + 1}; lower --lr")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+# %% ../nbs/10_evaluate.ipynb #d396a24c
 def finetune(mae,                    # the pretrained encoder (it is trained in place)
              train_ds:ArrayDataset,  # training split
              test_ds=None,           # test split: its accuracy is reported at the end
@@ -572,58 +657,44 @@ def finetune(mae,                    # the pretrained encoder (it is trained in 
              progress:bool=True,     # tqdm bar
             )->dict:                 # steps, loss, seconds, classifier, test_acc, out
     "Fine-tune all parameters with a LN + linear head (B.1): AdamW, cosine schedule, atomic checkpoints, resume."
-    if not isinstance(train_ds, ArrayDataset): raise ValueError(f"finetune needs an ArrayDataset for training, got {type(train_ds).__name__}")
-    if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not lr > 0 or weight_decay < 0: raise ValueError(f"need lr > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
-    if steps is None and not (epochs and epochs > 0): raise ValueError(f"give steps or a positive number of epochs, got {epochs}")
-    if steps is not None and steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
+    _check_finetune(train_ds, batch_size, lr, weight_decay, epochs, steps, crop_scale)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     amp = feature_amp(amp, mae.to(device), train_ds, device, train=True)
     T.seed_everything(seed)
     clf = Classifier(mae, train_ds.num_classes, kind).to(device).train()
-    if not 0 < crop_scale[0] <= crop_scale[1] <= 1: raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {crop_scale}")
-    aug = dict(scale=tuple(crop_scale), hflip=hflip, **(dict(ratio=(1., 1.)) if crop_scale[0] >= 1 else {}))
-    loader = make_loader(train_ds, min(batch_size, len(train_ds)), train=True, seed=seed, img_size=_side(mae),
-                         in_chans=mae.in_chans, randaugment=randaugment, **aug)
-    spe = len(loader)
-    total = int(steps) if steps is not None else max(1, round(epochs * spe))
+    loader = _finetune_loader(mae, train_ds, batch_size, seed, randaugment, crop_scale, hflip)
+    steps_per_epoch = len(loader)
+    total = int(steps) if steps is not None else max(1, round(epochs * steps_per_epoch))
     opt = torch.optim.AdamW(T.param_groups(clf, weight_decay), lr=lr)
     sched = T.WarmupCosine(opt, lr, min(warmup_steps, total), total, min_lr)
-    start, out = 0, (Path(out) if out is not None else None)
-    if out is not None:
-        T.check_out_dir(out, resume=resume); out.mkdir(parents=True, exist_ok=True)
-        if resume and ((out/"checkpoint.pt").exists() or T.previous_path(out/"checkpoint.pt").exists()):
-            ck = T.load_checkpoint(out/"checkpoint.pt")
-            if ck.get("task") != "finetune": raise ValueError(f"{out/'checkpoint.pt'} is not a fine-tuning checkpoint")
-            clf.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
-            T.set_rng_state(ck["rng"][0]); start = ck["position"]["global_step"]; total = sched.total_steps
-        log = T.MetricsLog(out/"metrics.jsonl"); log.truncate(start)
-    def save(step):
-        if out is None: return
-        T.save_checkpoint(dict(task="finetune", model=clf.state_dict(), optimizer=opt.state_dict(),
-                               scheduler=sched.state_dict(), rng=[T.rng_state()],
-                               position=dict(epoch=step // spe, step=step % spe, global_step=step),
-                               config=_plain(dict(lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed,
-                                                  kind=kind, dataset=train_ds.name, total_steps=total)),
-                               model_name=getattr(mae, "name", ""), model_config=_plain(mae.config),
-                               num_classes=train_ds.num_classes), out/"checkpoint.pt")
-    t0, step, it, cur, losses = time.time(), start, None, None, []
+    start, log, out = 0, None, (Path(out) if out is not None else None)
+    if out is not None: start, log = _finetune_open(out, resume, clf, opt, sched)
+    total = sched.total_steps  # a resumed run keeps its own length
+    config = _plain(dict(lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed, kind=kind,
+                         dataset=train_ds.name, total_steps=total))
+    t0, step, batches, epoch, losses = time.time(), start, None, None, []
     stop = total if until is None else min(total, until)
     bar = tqdm(total=total, initial=start, desc="finetune", disable=not progress, leave=False)
     while step < stop:
-        ep, k = divmod(step, spe)
-        if ep != cur: loader.set_epoch(ep, k); it, cur = iter(loader), ep
-        x, y = next(it)
-        cur_lr = sched.set_step(step)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(clf(x.to(device)).float(), y.to(device))
-        if not torch.isfinite(loss): raise T.NonFiniteLoss(f"fine-tuning loss is {loss.item()} at step {step + 1}; lower --lr")
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        step += 1; losses.append(loss.item()); bar.update(1); bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+        # the epoch's data order, entered at the position (a resumed run continues mid-epoch)
+        new_epoch, offset = divmod(step, steps_per_epoch)
+        if new_epoch != epoch:
+            loader.set_epoch(new_epoch, offset)
+            batches, epoch = iter(loader), new_epoch
+        x, y = next(batches)
+        # the scheduled learning rate, then one optimizer step
+        lr_now = sched.set_step(step)
+        losses.append(_finetune_step(clf, opt, x, y, amp, device, step))
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+        # the metrics record and the checkpoint
         if out is not None and (step % log_every == 0 or step == stop):
-            log.append(dict(step=step, epoch=round(step / spe, 4), loss=float(np.mean(losses[-log_every:])), lr=cur_lr,
-                            time=round(time.time() - t0, 3)))
-        if step % ckpt_every == 0 or step == stop: save(step)
+            log.append(dict(step=step, epoch=round(step / steps_per_epoch, 4), loss=float(np.mean(losses[-log_every:])),
+                            lr=lr_now, time=round(time.time() - t0, 3)))
+        if out is not None and (step % ckpt_every == 0 or step == stop):
+            state = _finetune_state(clf, opt, sched, step, steps_per_epoch, config, mae, train_ds.num_classes)
+            T.save_checkpoint(state, out/"checkpoint.pt")
     bar.close()
     res = dict(steps=step, total_steps=total, loss=losses[-1] if losses else float("nan"), seconds=time.time() - t0,
                classifier=clf, out=str(out) if out is not None else None)
@@ -654,14 +725,17 @@ def pretrain_and_probe(model:str="crate_mae_cifar", # registered model name
     weights = out/"final.safetensors"
     if not weights.exists():
         cfg = T.TrainConfig(model=model, model_kwargs=overrides, dataset=getattr(train_ds, "name", dataset),
-                            data_root=data_root, mask_ratio=mask_ratio, seed=seed, out=str(out), progress=progress, **train_kw)
+                            data_root=data_root, mask_ratio=mask_ratio, seed=seed, out=str(out), progress=progress,
+                            **train_kw)
         T.train(cfg, resume=True if (out/"checkpoint.pt").exists() else None, dataset=train_ds)
     mae, key = load_model(weights)
     res = probe(mae, train_ds, test_ds, kinds, train_limit, test_limit, seed, model_key=key, progress=progress,
                 **(probe_kw or {}))
-    rec = reconstruction_loss(mae, test_ds, 0.75, seed, subset_indices(len(test_ds), test_limit, seed), progress=progress)
-    return dict(model=model, overrides=overrides, mask_ratio=mask_ratio, out=str(out), recon_test=rec,
-                **{f"{k}_{p}": getattr(r, f"{p}_acc") for k, r in res.items() for p in ("paper", "honest")}, probe=res)
+    idx_test = subset_indices(len(test_ds), test_limit, seed)
+    recon = reconstruction_loss(mae, test_ds, 0.75, seed, idx_test, progress=progress)
+    accuracies = {f"{k}_{p}": getattr(result, f"{p}_acc") for k, result in res.items() for p in ("paper", "honest")}
+    return dict(model=model, overrides=overrides, mask_ratio=mask_ratio, out=str(out), recon_test=recon, **accuracies,
+                probe=res)
 
 def sweep_mask_ratio(ratios=(0.25, 0.5, 0.75, 0.9), # pretraining mask ratios (Table 5)
                      lam:float=5.0,                  # ISTA sparsity weight held fixed (Table 5: 5.0)
@@ -671,9 +745,10 @@ def sweep_mask_ratio(ratios=(0.25, 0.5, 0.75, 0.9), # pretraining mask ratios (T
                      **kw,                           # `pretrain_and_probe` arguments
                     )->list:                         # one result dict per ratio
     "Table 5: pretrain at each mask ratio (lambda fixed, 5.0 in the paper), then probe; one dict per ratio."
-    for r in ratios:
-        if not 0 < r < 1: raise ValueError(f"mask ratios must be in (0, 1), got {r}")
-    return [pretrain_and_probe(model, {**(model_kwargs or {}), "lam": lam}, r, out=Path(out)/f"mask{r:g}", **kw) for r in ratios]
+    for ratio in ratios:
+        if not 0 < ratio < 1: raise ValueError(f"mask ratios must be in (0, 1), got {ratio}")
+    overrides = {**(model_kwargs or {}), "lam": lam}
+    return [pretrain_and_probe(model, overrides, ratio, out=Path(out)/f"mask{ratio:g}", **kw) for ratio in ratios]
 
 def sweep_lambda(lams=(0.1, 0.5, 5.0),        # ISTA sparsity weights (Table 6)
                  mask_ratio:float=0.75,       # pretraining mask ratio held fixed
@@ -683,161 +758,18 @@ def sweep_lambda(lams=(0.1, 0.5, 5.0),        # ISTA sparsity weights (Table 6)
                  **kw,                        # `pretrain_and_probe` arguments
                 )->list:                      # one result dict per lambda
     "Table 6: pretrain with each ISTA sparsity weight lambda (mask 0.75), then probe; one dict per lambda."
-    for l in lams:
-        if not l >= 0: raise ValueError(f"lambda must be >= 0, got {l}")
-    return [pretrain_and_probe(model, {**(model_kwargs or {}), "lam": l}, mask_ratio, out=Path(out)/f"lam{l:g}", **kw) for l in lams]
+    for lam in lams:
+        if not lam >= 0: raise ValueError(f"lambda must be >= 0, got {lam}")
+    return [pretrain_and_probe(model, {**(model_kwargs or {}), "lam": lam}, mask_ratio, out=Path(out)/f"lam{lam:g}",
+                               **kw) for lam in lams]
 
-# %% ../nbs/10_evaluate.ipynb #2f865c67
-def _add_common(p):
-    p.add_argument("--checkpoint", help="weights (.safetensors), a training/fine-tuning checkpoint (.pt), or the authors' CRATE-MAE checkpoint (.pth, with --model)")
-    p.add_argument("--model", help="registered model name: random init when no --checkpoint (e.g. crate_mae_nano)")
-    p.add_argument("--dataset", default="cifar10", help="dataset name (array folder, torchvision or 'digits')")
-    p.add_argument("--data-root", help="folder searched first for <dataset>/{train,test}.npz")
-    p.add_argument("--batch-size", type=int, default=256, help="images per batch")
-    p.add_argument("--seed", type=int, default=0, help="seed of subsets, splits, masks and initialization")
-    p.add_argument("--device", default=None, help="'cpu' or 'cuda' (default: cuda when available)")
-    p.add_argument("--amp", choices=["auto", "none", "bf16"], default="auto",
-                   help="precision: bf16 autocast where it is native and faster (auto, the default), float32 (none), or bf16")
-    p.add_argument("--bf16", action="store_true", help="same as --amp bf16 (kept for older scripts)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
-    p.add_argument("--json", help="also write the results to this JSON file")
-    return p
+# %% ../nbs/10_evaluate.ipynb #bcca95f1
+_IN_CLI = ("add_probe_args", "probe_main", "add_finetune_args", "finetune_main", "add_reconstruct_args",
+           "reconstruct_main")
 
-def _device(args): return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-def _amp(args): return "bf16" if getattr(args, "bf16", False) else getattr(args, "amp", "auto")
-
-def _write_json(path, obj):
-    if path: Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(json.dumps(_plain(obj), indent=1))
-
-def _floats(s, what):
-    try: v = [float(x) for x in str(s).split(",") if x.strip()]
-    except ValueError: raise ValueError(f"{what} must be comma-separated numbers, got {s!r}") from None
-    if not v: raise ValueError(f"{what} is empty")
-    return v
-
-def _positive(args, *names):
-    for n in names:
-        v = getattr(args, n, None)
-        if v is not None and v < 1: raise ValueError(f"--{n.replace('_', '-')} must be >= 1, got {v}")
-
-# %% ../nbs/10_evaluate.ipynb #ddea7a4b
-def add_probe_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
-                  ):
-    "Add the `crate-mae probe` options to an argparse parser."
-    _add_common(parser)
-    parser.add_argument("--kind", default="cls,mean", help="feature kinds, comma-separated: cls, mean")
-    parser.add_argument("--layers", default=None, help="also probe these encoder layers: 'all' or comma-separated numbers")
-    parser.add_argument("--pixels", action="store_true", help="probe raw pixels instead of a model (the baseline)")
-    parser.add_argument("--train-limit", type=int, default=None, help="seeded random subset of the training set (paper: all)")
-    parser.add_argument("--test-limit", type=int, default=None, help="seeded random subset of the test set (default: all)")
-    parser.add_argument("--Cs", default=None, help="C grid, comma-separated (default: 1,10,...,1e5; with --pixels 1e-4,...,1)")
-    parser.add_argument("--val-frac", type=float, default=0.1, help="held-out fraction of train for the honest protocol")
-    parser.add_argument("--max-iter", type=int, default=200, help="lbfgs iterations per C (warm-started along the grid)")
-    parser.add_argument("--no-standardize", dest="standardize", action="store_false", help="do not standardize features")
-    parser.add_argument("--cache-dir", help="feature cache folder (default: <cache>/features)")
-    parser.add_argument("--no-cache", dest="use_cache", action="store_false", help="neither read nor write cached features")
-    return parser
-
-def probe_main(args, # parsed `add_probe_args` options
-              )->int: # exit status
-    "Run `crate-mae probe`: linear probe of a checkpoint's features (or raw pixels), both protocols; one summary line."
-    t0 = time.time()
-    Cs = _floats(args.Cs, "--Cs") if args.Cs is not None else (PIXEL_C_GRID if args.pixels else C_GRID)
-    _positive(args, "train_limit", "test_limit", "batch_size", "max_iter")
-    tr, te = load_dataset(args.dataset, "train", args.data_root), load_dataset(args.dataset, "test", args.data_root)
-    if args.pixels:
-        if args.checkpoint or args.model: raise ValueError("--pixels probes raw pixels: drop --checkpoint/--model")
-        res = {"pixels": pixel_probe(tr, te, args.train_limit, args.test_limit, args.seed, Cs, args.val_frac,
-                                     args.standardize, args.max_iter, args.progress)}
-        what = "raw pixels"
-    else:
-        mae, key = load_model(args.checkpoint, args.model, _device(args), args.seed)
-        layers = None if args.layers is None else ("all" if args.layers == "all" else [int(v) for v in _floats(args.layers, "--layers")])
-        res = probe(mae, tr, te, [k.strip() for k in args.kind.split(",")], args.train_limit, args.test_limit, args.seed,
-                    Cs, args.val_frac, args.standardize, args.max_iter, key, args.cache_dir, args.use_cache,
-                    args.batch_size, _amp(args), _device(args), args.progress, layers)
-        what = args.checkpoint or f"{args.model} (random init)"
-    for k, r in res.items(): print(f"  {k:6s} {r.summary()}")
-    _write_json(args.json, {k: asdict(r) for k, r in res.items()})
-    r0 = next(iter(res.values()))
-    parts = " | ".join(f"{k}: paper {100*r.paper_acc:.2f}% (C={r.paper_C:g}), honest {100*r.honest_acc:.2f}% (C={r.honest_C:g})"
-                       for k, r in res.items() if "@" not in k)
-    if not args.pixels and any("@" in k for k in res):
-        best = [f"best {b} layer {l} ({100*a:.2f}% honest)" for b in by_layer(res) for l, a in [best_layer(res, b)]]
-        parts += " | " + ", ".join(best)
-    print(f"probe {what} on {tr.name} ({r0.n_train} train / {r0.n_test} test): {parts} | {time.time() - t0:.1f} s")
-    return 0
-
-# %% ../nbs/10_evaluate.ipynb #e58ab2c6
-def add_finetune_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
-                     ):
-    "Add the `crate-mae finetune` options to an argparse parser."
-    _add_common(parser)
-    parser.add_argument("--out", default="runs/finetune", help="output folder (checkpoint.pt, metrics.jsonl)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--epochs", type=float, default=1., help="run length in epochs")
-    parser.add_argument("--steps", type=int, default=None, help="run length in optimizer steps (wins over --epochs)")
-    parser.add_argument("--lr", type=float, default=5e-5, help="AdamW peak learning rate (B.1: 5e-5)")
-    parser.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (B.1: 0.01)")
-    parser.add_argument("--warmup-steps", type=int, default=0, help="linear warmup before the cosine")
-    parser.add_argument("--kind", default="cls", choices=FEATURE_KINDS, help="token fed to the head")
-    parser.add_argument("--randaugment", action="store_true", help="RandAugment(2, 14) as in B.1")
-    parser.add_argument("--crop-scale", type=float, default=0.2, help="smallest crop area fraction (1 turns cropping off)")
-    parser.add_argument("--hflip", type=float, default=0.5, help="horizontal-flip probability (0 for digits)")
-    parser.add_argument("--train-limit", type=int, default=None, help="seeded random subset of the training set")
-    parser.add_argument("--test-limit", type=int, default=None, help="seeded random subset of the test set")
-    parser.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and at the end)")
-    return parser
-
-def finetune_main(args, # parsed `add_finetune_args` options
-                 )->int: # exit status
-    "Run `crate-mae finetune`: fine-tune all parameters with a LN + linear head; one summary line."
-    t0 = time.time()
-    _positive(args, "train_limit", "test_limit", "batch_size", "ckpt_every")
-    tr, te = load_dataset(args.dataset, "train", args.data_root), load_dataset(args.dataset, "test", args.data_root)
-    if args.train_limit: tr = subset_dataset(tr, subset_indices(len(tr), args.train_limit, args.seed))
-    if args.test_limit: te = subset_dataset(te, subset_indices(len(te), args.test_limit, args.seed))
-    mae, _ = load_model(args.checkpoint, args.model, "cpu", args.seed)
-    r = finetune(mae, tr, te, args.out, args.epochs, args.steps, args.batch_size, args.lr, args.weight_decay,
-                 args.warmup_steps, kind=args.kind, randaugment=args.randaugment, crop_scale=(args.crop_scale, 1.),
-                 hflip=args.hflip, seed=args.seed, amp=_amp(args),
-                 device=_device(args), resume=args.resume, ckpt_every=args.ckpt_every, progress=args.progress)
-    r.pop("classifier")
-    _write_json(args.json, r)
-    print(f"finetune {args.checkpoint or args.model} on {tr.name} ({len(tr)} train / {len(te)} test): test acc "
-          f"{100*r['test_acc']:.2f}% after {r['steps']} steps, last loss {r['loss']:.3f} | {r['out']}/checkpoint.pt | "
-          f"{time.time() - t0:.1f} s")
-    return 0
-
-# %% ../nbs/10_evaluate.ipynb #5dc59cc0
-def add_reconstruct_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
-                        ):
-    "Add the `crate-mae reconstruct` options to an argparse parser."
-    _add_common(parser)
-    parser.add_argument("--mask-ratio", type=float, default=0.75, help="fraction of patches removed (Table 4: 0.75)")
-    parser.add_argument("--splits", default="train,test", help="splits to measure, comma-separated")
-    parser.add_argument("--limit", type=int, default=None, help="seeded random subset of each split")
-    return parser
-
-def reconstruct_main(args, # parsed `add_reconstruct_args` options
-                    )->int: # exit status
-    "Run `crate-mae reconstruct`: masked-patch MSE on each split with fixed masks; one summary line."
-    t0 = time.time()
-    _positive(args, "limit", "batch_size")
-    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    bad = [s for s in splits if s not in ("train", "test")]
-    if bad or not splits: raise ValueError(f"--splits must list train and/or test, got {args.splits!r}")
-    if not 0 < args.mask_ratio < 1: raise ValueError(f"--mask-ratio must be in (0, 1), got {args.mask_ratio}")
-    mae, _ = load_model(args.checkpoint, args.model, _device(args), args.seed)
-    res = {}
-    for s in splits:
-        ds = load_dataset(args.dataset, s, args.data_root)
-        idx = subset_indices(len(ds), args.limit, args.seed)
-        res[s] = dict(loss=reconstruction_loss(mae, ds, args.mask_ratio, args.seed, idx, args.batch_size, _amp(args),
-                                               _device(args), args.progress), n=len(idx))
-    _write_json(args.json, res)
-    parts = " | ".join(f"{s} {v['loss']:.4f} (n={v['n']})" for s, v in res.items())
-    print(f"reconstruct {args.checkpoint or args.model} on {canonical_name(args.dataset)}, mask {args.mask_ratio:g}, "
-          f"seed {args.seed}: {parts} | {time.time() - t0:.1f} s")
-    return 0
+def __getattr__(name):
+    "The command-line functions that moved to `crate_mae.cli` (chapter 99) stay reachable from here."
+    if name in _IN_CLI:
+        from crate_mae import cli
+        return getattr(cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,15 +14,16 @@ from torch.utils.flop_counter import FlopCounterMode
 from .model import CrateMAE, create_model, mae_forward_literal, to_official_state_dict, param_counts
 from .mssa import MSSA
 from .ista import ISTA, ista_literal
+from .train import cpu_name
 
 # %% auto #0
 __all__ = ['analytic_flops', 'math_attention', 'counted_flops', 'matmul_rate', 'run_variant', 'run_isolated', 'default_variants',
-           'side_by_side', 'perf_table', 'main']
+           'visible_variants', 'side_by_side', 'perf_table', 'main']
 
 # %% ../nbs/13_perf.ipynb #2117df67
 def _mm(m, k, n): return 2 * m * k * n
 
-def analytic_flops(model,               # a `CrateMAE` or `ViTMAE`
+def analytic_flops(model,               # a `CrateMAE` (or chapter 15's visible-only ablation) or `ViTMAE`
                    mask_ratio:float=0.75, # fraction of patches removed
                   )->dict:              # per image: embed, encoder, decoder, head, forward, train_step
     "Matmul FLOPs per image of a forward pass by part, and of a training step (backward = 2x, embedding 1x)."
@@ -30,7 +31,8 @@ def analytic_flops(model,               # a `CrateMAE` or `ViTMAE`
     embed = _mm(N, P * P * C, d)
     if isinstance(model, CrateMAE):
         n = N + 1
-        enc = len(model.blocks) * (_mm(n, d, d) * 4 + 2 * _mm(n, d, n))          # qkv, to_out, D, D^T; W W^T, A W
+        ne = 1 + int(N * (1 - mask_ratio)) if getattr(model, "encoder_tokens", "all") == "visible" else n  # chapter 15's ablation
+        enc = len(model.blocks) * (_mm(ne, d, d) * 4 + 2 * _mm(ne, d, ne))       # qkv, to_out, D, D^T; W W^T, A W
         dec = len(model.decoder_blocks) * (_mm(n, d, d) * 3 + 2 * _mm(n, d, n))  # E, qkv, to_out; attention
         dd = d
     else:
@@ -207,6 +209,20 @@ def default_variants(batch:int=128, # batch of the CIFAR-size comparisons
             ("ours + activation checkpointing bf16 b512", dict(b, amp=True, batch=512, repeats=3, checkpoint=True))]
     return out
 
+def visible_variants(batch:int=128, # batch of the comparison
+                     repeats:int=5, # timed steps per variant
+                    )->list:        # (label, spec) pairs
+    "Chapter 15's side-by-side list: the paper's CRATE-MAE, the visible-only ablation, ViT-MAE with both decoders; fp32 and bf16."
+    b = dict(model="crate_mae_cifar", batch=batch, repeats=repeats, warmup=2)
+    light = dict(decoder_d=128, decoder_depth=2, decoder_K=4)
+    out = []
+    for amp, tag in ((False, "fp32"), (True, "bf16")):
+        out += [(f"CRATE-MAE paper's form {tag}", dict(b, amp=amp)),
+                (f"CRATE-MAE visible-only (ablation) {tag}", dict(b, model="visible_crate_mae_cifar", amp=amp)),
+                (f"ViT-MAE 192x6 decoder {tag}", dict(b, model="vit_mae_cifar", amp=amp)),
+                (f"ViT-MAE 128x2 decoder {tag}", dict(b, model="vit_mae_cifar", overrides=light, amp=amp))]
+    return out
+
 def side_by_side(variants:list, # (label, spec) pairs
                  isolated:bool=True, # each in a fresh process
                  progress:bool=True, # one line per variant as it finishes
@@ -238,21 +254,23 @@ def perf_table(results:list,  # `side_by_side` output
     return "\n".join(lines)
 
 def main(argv=None):
-    "`python -m crate_mae.perf`: the default side-by-side run on this machine, written to --out as JSON."
+    "`python -m crate_mae.perf`: the default (or chapter 15's) side-by-side run on this machine, written to --out as JSON."
     import argparse
     ap = argparse.ArgumentParser(description="side-by-side training-step benchmark (chapter 13)")
     ap.add_argument("--out", required=True, help="JSON file for the results")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--variants", choices=("default", "visible"), default="default",
+                    help="default: this chapter's list; visible: chapter 15's (paper's form, visible-only ablation, ViT-MAE)")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
     print(f"matmul 2048^3: fp32 {rates['fp32']/1e9:.0f} GFLOP/s, bf16 {rates['bf16']/1e9:.0f} GFLOP/s, {torch.get_num_threads()} threads")
-    vs = [(l, dict(s, threads=a.threads)) for l, s in default_variants(a.batch, a.repeats)]
+    vs = [(l, dict(s, threads=a.threads)) for l, s in (visible_variants if a.variants == "visible" else default_variants)(a.batch, a.repeats)]
     res = side_by_side(vs)
     rates2 = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
-    out = dict(torch=torch.__version__, threads=torch.get_num_threads(), rates_before=rates, rates_after=rates2, results=res,
+    out = dict(torch=torch.__version__, cpu=cpu_name(), variants=a.variants, threads=torch.get_num_threads(), rates_before=rates, rates_after=rates2, results=res,
                date=time.strftime("%Y-%m-%d %H:%M"))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
     return 0

@@ -13,7 +13,7 @@ from torch import nn
 __all__ = ['MODEL_MODULES', 'register_model', 'import_models', 'list_models', 'create_model']
 
 # %% ../nbs/06c_registry.ipynb #420e1a21
-MODEL_MODULES = ("crate_mae.model", "crate_mae.vit_mae")  # modules that register models, imported on the first lookup
+MODEL_MODULES = ("crate_mae.model", "crate_mae.vit_mae", "crate_mae.visible")  # modules that register models, imported on the first lookup
 _MODELS = {}
 
 def register_model(

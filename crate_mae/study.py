@@ -6,17 +6,18 @@ Docs: https://crate-mae.github.io/crate-mae/study.html.md"""
 
 # %% ../nbs/12_study.ipynb #d51a6aa7
 from __future__ import annotations
-import json, math
+import argparse, json, math, os, sys
 from pathlib import Path
 import numpy as np
 import torch
 from .train import read_metrics
 from .model import create_model, param_counts
-from .evaluate import eval_loader, subset_dataset
+from .evaluate import eval_loader, subset_dataset, by_layer, best_layer
 from .analysis import layer_stats, summarize_stats, reconstruction_grid, cls_attention, token_features, pca_rgb, plot_maps, _show
 
 # %% auto #0
-__all__ = ['load_results', 'run_summary', 'md_table', 'probe_rows', 'analyze_models']
+__all__ = ['load_results', 'run_summary', 'md_table', 'budget_steps', 'main', 'search_rows', 'search_table', 'probe_rows',
+           'analyze_models']
 
 # %% ../nbs/12_study.ipynb #6cad75f5
 def load_results(folder, # a folder of `crate-mae ... --json` outputs and copied metrics.jsonl files
@@ -46,6 +47,97 @@ def md_table(rows:list,    # rows: lists of cells (numbers are formatted)
     cell = lambda c: fmt.format(c) if isinstance(c, float) else str(c)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
+
+# %% ../nbs/12_study.ipynb #aae28f89
+def budget_steps(config:str,          # registered model name
+                 minutes:float,       # the wall-time budget the run stands for
+                 batch:int=128,       # images per step
+                 amp:str="auto",      # 'auto' (chapter 9's choice), 'none' or 'bf16'
+                 threads:int=None,    # CPU threads (default: the physical cores)
+                 cache=None,          # JSON file of earlier measurements, read and extended
+                 **overrides,         # constructor overrides (depth, d, ...)
+                )->dict:              # {'img_s', 'steps', 'images', 'amp', ...}
+    "Optimizer steps that fit in `minutes` for a configuration, from its training throughput measured on this machine."
+    from crate_mae.train import choose_amp, physical_cores
+    from crate_mae.gpu import step_throughput
+    key = json.dumps(dict(config=config, batch=batch, amp=amp, threads=threads, **overrides), sort_keys=True)
+    store = json.loads(Path(cache).read_text()) if cache is not None and Path(cache).is_file() else {}
+    if key not in store:
+        torch.set_num_threads(threads or physical_cores())
+        if amp == "auto":
+            torch.manual_seed(0); m = create_model(config, **overrides)
+            amp = choose_amp("auto", "cpu", m, torch.randn(64, m.in_chans, *m.img_hw))[0]
+        r = step_throughput(config, batch, steps=8, warmup=2, device="cpu", amp=amp == "bf16", **overrides)
+        store[key] = dict(img_s=r["img_per_s"], ms_per_step=r["ms_per_step"], amp=amp, threads=torch.get_num_threads())
+        if cache is not None: Path(cache).parent.mkdir(parents=True, exist_ok=True); Path(cache).write_text(json.dumps(store, indent=1))
+    r = dict(store[key])
+    r["steps"] = max(1, int(minutes * 60 * r["img_s"] / batch))
+    return dict(r, images=r["steps"] * batch, minutes=minutes, config=config, batch=batch, **overrides)
+
+# %% ../nbs/12_study.ipynb #8313c0a0
+def main(argv=None):
+    "`python -m crate_mae.study steps ...`: print the steps of a budgeted search row (the shell scripts' helper)."
+    ap = argparse.ArgumentParser(prog="python -m crate_mae.study")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("steps", help="optimizer steps that fit in a wall-time budget for a configuration")
+    s.add_argument("--config", default="crate_mae_cifar"); s.add_argument("--minutes", type=float, required=True)
+    s.add_argument("--batch", type=int, default=128); s.add_argument("--amp", default="auto", choices=["auto", "none", "bf16"])
+    s.add_argument("--threads", type=int); s.add_argument("--cache", help="JSON file of measured rates (read and extended)")
+    for k in ("depth", "decoder_depth", "d", "K"): s.add_argument("--" + k.replace("_", "-"), type=int)
+    a = ap.parse_args(argv)
+    kw = {k: getattr(a, k) for k in ("depth", "decoder_depth", "d", "K") if getattr(a, k) is not None}
+    r = budget_steps(a.config, a.minutes, a.batch, a.amp, a.threads, a.cache, **kw)
+    print(r["steps"])
+    print(json.dumps(r), file=sys.stderr)
+    return 0
+
+if __name__ == "__main__" and "IPython" not in sys.modules: sys.exit(main())
+
+# %% ../nbs/12_study.ipynb #394d0aab
+def _as_results(probe_json:dict)->dict:
+    "A `crate-mae probe --json` file's dicts as objects with the `ProbeResult` attributes."
+    from crate_mae.evaluate import ProbeResult
+    return {k: ProbeResult(**v) for k, v in probe_json.items()}
+
+def search_rows(folder,            # a folder of `run_search.sh` results: NAME_{config,metrics,probe,recon}.json(l)
+                names=None,        # rows to show, in order (default: every row with a probe file)
+               )->list:            # one dict per row
+    "The search table: per row its budget, images, losses and probe accuracies (last layer and best layer, both kinds)."
+    folder = Path(folder)
+    names = names or sorted(p.name[:-len("_probe.json")] for p in folder.glob("*_probe.json"))
+    out = []
+    for n in names:
+        pr = _as_results(json.loads((folder/f"{n}_probe.json").read_text()))
+        row = dict(name=n)
+        cfg_p, met_p, rec_p = folder/f"{n}_config.json", folder/f"{n}_metrics.jsonl", folder/f"{n}_recon.json"
+        if cfg_p.is_file():
+            c = json.loads(cfg_p.read_text())
+            row.update(batch=c["eff_batch"], steps=c["total_steps"], images=c["total_steps"] * c["eff_batch"], lr=c["peak_lr"],
+                       amp=c.get("amp_used", c.get("amp")), crop=c.get("crop", "rrc"), mask=c.get("mask_ratio") or 0.75,
+                       kw=c.get("model_kwargs") or {})
+        if met_p.is_file(): row["train_loss"] = read_metrics(met_p)[-1]["loss"]
+        if rec_p.is_file(): row["recon"] = json.loads(rec_p.read_text())["test"]["loss"]
+        for kind in ("cls", "mean"):
+            row[f"{kind}_last"] = pr[kind].honest_acc
+            row[f"{kind}_last_paper"] = pr[kind].paper_acc
+            if f"{kind}@1" in pr:
+                l, a = best_layer(pr, kind)
+                row[f"{kind}_best"], row[f"{kind}_best_layer"] = a, l
+                row[f"{kind}_best_paper"] = pr[f"{kind}@{l}"].paper_acc
+        row["probe"] = pr
+        out.append(row)
+    return out
+
+def search_table(rows:list, # `search_rows` output
+                )->str:     # Markdown
+    "The search rows as a Markdown table (accuracies in percent, honest protocol; the paper's protocol in brackets)."
+    pct = lambda r, k: f"{100 * r[k]:.1f} ({100 * r[k + '_paper']:.1f})" if k in r else ""
+    body = [[r["name"], f"{r.get('images', 0):,}", r.get("train_loss", float("nan")), r.get("recon", float("nan")),
+             pct(r, "mean_last"), pct(r, "cls_last"),
+             f"{pct(r, 'mean_best')} @{r.get('mean_best_layer', '')}", f"{pct(r, 'cls_best')} @{r.get('cls_best_layer', '')}"]
+            for r in rows]
+    return md_table(body, ["row", "images", "train loss", "test recon", "mean, last", "cls, last", "mean, best layer",
+                           "cls, best layer"], fmt="{:.3f}")
 
 # %% ../nbs/12_study.ipynb #ab182865
 def probe_rows(res:dict, # `load_results` output

@@ -14,7 +14,8 @@ __all__ = ['RECIPES', 'CKPT_FORMAT', 'AMP_CHOICES', 'TRAJECTORY', 'Recipe', 'get
            'setup_run', 'Run', 'train', 'eval_loss', 'reconstruction_figure']
 
 # %% ../nbs/09_train.ipynb #85c0f727
-import contextlib, dataclasses, datetime, hashlib, io, json, math, os, random, re, struct, sys, tempfile, threading, time
+import contextlib, dataclasses, datetime, hashlib, io, json, math, os, random, re, struct, sys, tempfile, threading
+import time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -73,8 +74,9 @@ def lr_at(step:int, # optimizer step t (0-based)
     span = max(1, total_steps - warmup_steps)
     return min_lr + (lr - min_lr) * 0.5 * (1 + math.cos(math.pi * min(step - warmup_steps, span) / span))
 
+# %% ../nbs/09_train.ipynb #59aaa6fb
 class WarmupCosine:
-    "Sets the optimizer's learning rate to `lr_at(step)`, refittable without jumps; checkpointable through `state_dict`."
+    "Sets the optimizer's learning rate to `lr_at(step)`, refittable without jumps; checkpointable (`state_dict`)."
     def __init__(self, optimizer, # the optimizer whose groups it drives (a group's `lr_scale` multiplies)
                  lr:float, # peak learning rate
                  warmup_steps:int, # linear warmup length
@@ -82,17 +84,19 @@ class WarmupCosine:
                  min_lr:float=0., # floor of the cosine
                 ):
         if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-            raise ValueError(f"need 0 <= warmup_steps <= total_steps and total_steps >= 1, got {warmup_steps}, {total_steps}")
-        self.optimizer, self.lr, self.warmup_steps, self.total_steps, self.min_lr = optimizer, lr, warmup_steps, total_steps, min_lr
+            raise ValueError(f"need 0 <= warmup_steps <= total_steps and total_steps >= 1, got {warmup_steps}, "
+                             f"{total_steps}")
+        self.optimizer, self.lr, self.min_lr = optimizer, lr, min_lr
+        self.warmup_steps, self.total_steps = warmup_steps, total_steps
         self.last_step, self.refits = -1, 0
         self.anchor = None  # after a refit: (step s, lr at s in the warmup, or cosine phase at s)
 
     def value(self, step:int, # optimizer step
              )->float: # the learning rate of that step
         "The schedule's learning rate at `step`: `lr_at`, continued from the last refit's anchor."
-        W, T, a = self.warmup_steps, self.total_steps, self.anchor
-        if a is None or step < a[0]: return lr_at(step, self.lr, W, T, self.min_lr)
-        s, v = a
+        W, T = self.warmup_steps, self.total_steps
+        if self.anchor is None or step < self.anchor[0]: return lr_at(step, self.lr, W, T, self.min_lr)
+        s, v = self.anchor
         if s < W:                                    # anchored in the warmup: a line from (s, v) to (W, peak)
             if step < W: return v + (self.lr - v) * (step - s) / (W - s)
             return lr_at(step, self.lr, W, T, self.min_lr)
@@ -102,25 +106,10 @@ class WarmupCosine:
     def set_step(self, step:int, # the optimizer step about to be taken
                 )->float: # the learning rate set
         "Set every group's learning rate for optimizer step `step`."
-        v = self.value(step)
-        for g in self.optimizer.param_groups: g["lr"] = v * g.get("lr_scale", 1.0)
+        lr = self.value(step)
+        for group in self.optimizer.param_groups: group["lr"] = lr * group.get("lr_scale", 1.0)
         self.last_step = step
-        return v
-
-    def refit(self, step:int, # the current optimizer step
-              total_steps:int, # the new run length
-             ):
-        "Stretch (or shrink) the rest of the run to `total_steps`, continuously; after the warmup the rate only falls."
-        total_steps = max(total_steps, step + 1)
-        W, T = self.warmup_steps, self.total_steps
-        if step < W:                                 # the warmup keeps its share of the run, from the current value
-            v = self.value(step)
-            self.warmup_steps = min(max(step + 1, round(W * total_steps / T)), total_steps)
-        else:                                        # the phase reached on the cosine
-            if self.anchor is not None and self.anchor[0] >= W:
-                s, p = self.anchor; v = p + (1 - p) * min(1., (step - s) / max(1, T - s))
-            else: v = min(1., (step - W) / max(1, T - W))
-        self.anchor, self.total_steps, self.refits = (step, v), total_steps, self.refits + 1
+        return lr
 
     def state_dict(self): return dict(lr=self.lr, warmup_steps=self.warmup_steps, total_steps=self.total_steps,
                                       min_lr=self.min_lr, last_step=self.last_step, refits=self.refits,
@@ -128,8 +117,27 @@ class WarmupCosine:
     def load_state_dict(self, sd):
         "Restore a `state_dict` (files written before refits were anchored have no `anchor`: none)."
         self.__dict__.update({k: sd[k] for k in ("lr", "warmup_steps", "total_steps", "min_lr", "last_step")})
-        self.refits, a = sd.get("refits", 0), sd.get("anchor")
-        self.anchor = None if a is None else (int(a[0]), float(a[1]))
+        self.refits, anchor = sd.get("refits", 0), sd.get("anchor")
+        self.anchor = None if anchor is None else (int(anchor[0]), float(anchor[1]))
+
+# %% ../nbs/09_train.ipynb #da3152f9
+@patch
+def refit(self:WarmupCosine,
+          step:int, # the current optimizer step
+          total_steps:int, # the new run length
+         ):
+    "Stretch (or shrink) the rest of the run to `total_steps`, continuously; after the warmup the rate only falls."
+    total_steps = max(total_steps, step + 1)
+    W, T = self.warmup_steps, self.total_steps
+    if step < W:                                 # the warmup keeps its share of the run, from the current value
+        value = self.value(step)
+        self.warmup_steps = min(max(step + 1, round(W * total_steps / T)), total_steps)
+    else:                                        # the phase reached on the cosine
+        if self.anchor is not None and self.anchor[0] >= W:
+            s, phase = self.anchor
+            value = phase + (1 - phase) * min(1., (step - s) / max(1, T - s))
+        else: value = min(1., (step - W) / max(1, T - W))
+    self.anchor, self.total_steps, self.refits = (step, value), total_steps, self.refits + 1
 
 # %% ../nbs/09_train.ipynb #1c5826df
 def param_groups(model:nn.Module, # the (unwrapped) model
@@ -156,8 +164,8 @@ def mask_noise(seed:int, # run seed
               )->torch.Tensor: # (batch, N) uniform noise for `random_masking`
     "Masking noise for one micro-batch: this rank's rows of the global batch's noise, a pure function of its arguments."
     from crate_mae.data import mix_seed
-    g = torch.Generator().manual_seed(mix_seed(seed, step, micro, 0x6d61736b))
-    return torch.rand(batch * world_size, num_patches, generator=g)[rank::world_size]
+    gen = torch.Generator().manual_seed(mix_seed(seed, step, micro, 0x6d61736b))
+    return torch.rand(batch * world_size, num_patches, generator=gen)[rank::world_size]
 
 def rng_state()->dict: # tensors and plain numbers only
     "The states of PyTorch's (CPU and CUDA), NumPy's and Python's global generators, loadable with weights_only."
@@ -183,7 +191,9 @@ def seed_everything(seed:int, # base seed
                     rank:int=0, # process rank, added so that processes differ
                    ):
     "Seed PyTorch, NumPy and Python's generators with `seed + rank`."
-    torch.manual_seed(seed + rank); np.random.seed((seed + rank) % 2**32); random.seed(seed + rank)
+    torch.manual_seed(seed + rank)
+    np.random.seed((seed + rank) % 2**32)
+    random.seed(seed + rank)
 
 # %% ../nbs/09_train.ipynb #6476818f
 CKPT_FORMAT = "crate_mae.train/2"  # /2: sealed with its size and SHA-256
@@ -200,9 +210,13 @@ def _faults():
     out = {}
     for item in filter(None, os.environ.get("CRATE_MAE_FAULT", "").split(",")):
         k, _, v = item.partition("=")
-        if k == "ckpt_pause": s, _, n = v.partition("@"); out[k] = (float(s), int(n or 1))
+        if k == "ckpt_pause":
+            seconds, _, n = v.partition("@")
+            out[k] = (float(seconds), int(n or 1))
         elif k == "step_delay": out[k] = float(v)
-        elif k == "crash_at": t, _, r = v.partition(":"); out[k] = (int(t), int(r or 0))
+        elif k == "crash_at":
+            step, _, rank = v.partition(":")
+            out[k] = (int(step), int(rank or 0))
         elif k == "nan_at": out[k] = int(v)
     return out
 
@@ -219,6 +233,7 @@ def previous_path(path, # a checkpoint file, e.g. <out>/checkpoint.pt
     path = Path(path)
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
+# %% ../nbs/09_train.ipynb #61c57ccc
 def atomic_write_bytes(path, # destination
                        data:bytes, # full contents
                        pause:float=0., # test hook: seconds to stop halfway through the write
@@ -231,8 +246,13 @@ def atomic_write_bytes(path, # destination
         with open(tmp, "wb") as f:
             half = len(data) // 2 if pause else len(data)
             f.write(data[:half])
-            if pause: f.flush(); os.fsync(f.fileno()); time.sleep(pause)
-            f.write(data[half:]); f.flush(); os.fsync(f.fileno())
+            if pause:
+                f.flush()
+                os.fsync(f.fileno())
+                time.sleep(pause)
+            f.write(data[half:])
+            f.flush()
+            os.fsync(f.fileno())
         if keep_previous and path.exists(): os.replace(path, previous_path(path))  # the old file steps back...
         os.replace(tmp, path)                                                       # ...and the new one takes its name
     except BaseException:
@@ -262,18 +282,21 @@ def check_seal(f, # a file opened for binary reading (or `io.BytesIO`)
     "Check a file's seal: True if it matches, False if there is none; `CheckpointDamaged` if it does not match."
     n = f.seek(0, 2)
     if n < _SEAL_LEN + 2: return False
-    f.seek(n - _SEAL_LEN - 2); tail = f.read()
-    m = _SEAL.fullmatch(tail[2:])
-    if m is None: return False
-    size = int(m[1])
+    f.seek(n - _SEAL_LEN - 2)
+    tail = f.read()
+    match = _SEAL.fullmatch(tail[2:])
+    if match is None: return False
+    size = int(match[1])
     if struct.unpack("<H", tail[:2])[0] != _SEAL_LEN or size != n - _SEAL_LEN - 2:
         raise CheckpointDamaged(f"{name} is damaged: {n:,} bytes, its seal says {size + _SEAL_LEN + 2:,}")
-    f.seek(0); h, left = hashlib.sha256(), size
+    f.seek(0)
+    digest, left = hashlib.sha256(), size
     while left > 0:
         chunk = f.read(min(left, 1 << 22))
         if not chunk: break
-        h.update(chunk); left -= len(chunk)
-    if h.hexdigest().encode() != m[2]:
+        digest.update(chunk)
+        left -= len(chunk)
+    if digest.hexdigest().encode() != match[2]:
         raise CheckpointDamaged(f"{name} is damaged: its SHA-256 differs from the one recorded when it was written")
     return True
 
@@ -285,15 +308,19 @@ def save_checkpoint(ckpt:dict, # tensors, numbers, strings, lists, tuples and di
                     keep_previous:bool=True, # keep the file it replaces as `previous_path(path)`
                    ):
     "Serialize a checkpoint, seal it and write it atomically (see `atomic_write_bytes`), the replaced one kept."
-    buf = io.BytesIO(); torch.save({"format": CKPT_FORMAT, **ckpt}, buf)
+    buffer = io.BytesIO()
+    torch.save({"format": CKPT_FORMAT, **ckpt}, buffer)
     with _WRITE_LOCK:  # one write in flight at a time
         _WRITES["n"] += 1
         pause, n = _faults().get("ckpt_pause", (0., 0))
-        return atomic_write_bytes(path, seal(buf.getvalue()), pause if _WRITES["n"] == n else 0., keep_previous)
+        return atomic_write_bytes(path, seal(buffer.getvalue()), pause if _WRITES["n"] == n else 0., keep_previous)
 
+# %% ../nbs/09_train.ipynb #6183dade
 def _clearly_damaged(f, name):
     "For a file without a seal: why it is plainly a damaged archive (zero-filled, cut short), else None."
-    n = f.seek(0, 2); f.seek(0); head = f.read(4096)
+    n = f.seek(0, 2)
+    f.seek(0)
+    head = f.read(4096)
     if n and not head.strip(b"\0"): return f"{name} is damaged: it begins with {len(head):,} zero bytes (zero-filled)"
     if head[:4] == b"PK\x03\x04":                              # a zip archive: its end record must be near the end
         f.seek(max(0, n - 65557))
@@ -307,16 +334,16 @@ def _read_checkpoint(path, map_location):
         sealed = check_seal(f, path)
         if not sealed and (why := _clearly_damaged(f, path)): raise CheckpointDamaged(why)
         f.seek(0)
-        ck = safe_torch_load(f, what="a crate_mae training checkpoint", error=CheckpointError, name=path,
+        ckpt = safe_torch_load(f, what="a crate_mae training checkpoint", error=CheckpointError, name=path,
                              map_location=map_location)
-    if not isinstance(ck, dict) or ck.get("format") not in _READABLE:
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in _READABLE:
         raise CheckpointError(f"{path} is not a crate_mae training checkpoint (no format entry {CKPT_FORMAT!r})")
-    if ck["format"] == CKPT_FORMAT and not sealed:
+    if ckpt["format"] == CKPT_FORMAT and not sealed:
         raise CheckpointDamaged(f"{path} is damaged: its seal (size and SHA-256) is missing or unreadable")
-    ck["loaded_from"] = str(path)
-    return ck
+    ckpt["loaded_from"] = str(path)
+    return ckpt
 
-def _take_previous(path, prev, problem, ck):
+def _take_previous(path, prev, problem, ckpt):
     "Keep the unusable `path` aside, move the previous checkpoint into its place, and say so (rank 0 only)."
     if int(os.environ.get("RANK", 0)) != 0: return  # under torchrun one process repairs the folder, the others read
     aside = None
@@ -327,31 +354,34 @@ def _take_previous(path, prev, problem, ck):
             if not aside.exists(): break
             aside = path.with_name(f"{path.name}.damaged-{stamp}-{i}")
         os.replace(path, aside)
-    os.replace(prev, path); _fsync_dir(path.parent)
+    os.replace(prev, path)
+    _fsync_dir(path.parent)
     what = f"{problem}; it is kept as {aside.name}" if aside else f"{path} is missing (a write was cut short)"
-    step = ck.get("position", {}).get("global_step", "?")
+    step = ckpt.get("position", {}).get("global_step", "?")
     print(f"warning: {what}, and the previous checkpoint {prev.name} (step {step}) takes its place",
           file=sys.stderr, flush=True)
 
+# %% ../nbs/09_train.ipynb #c81d44c7
 def load_checkpoint(path, # a file written by `save_checkpoint`
                     map_location="cpu", # where tensors go
                     fallback:bool=True, # if `path` is unusable, use the previous checkpoint beside it
                    )->dict: # the checkpoint; `loaded_from` names the file read
     "Load a training checkpoint (seal checked, `weights_only=True`); if it is unusable, the previous one."
-    path = Path(path); prev = previous_path(path)
+    path = Path(path)
+    prev = previous_path(path)
     has_prev = fallback and prev.is_file()
     try: return _read_checkpoint(path, map_location)
     except (CheckpointError, FileNotFoundError) as e:
         if not has_prev: raise
         problem = e
-    try: ck = _read_checkpoint(prev, map_location)
+    try: ckpt = _read_checkpoint(prev, map_location)
     except FileNotFoundError:  # another process of the run has just moved it into `path`'s place
         try: return _read_checkpoint(path, map_location)
         except (CheckpointError, FileNotFoundError): raise problem from None
     except CheckpointError as e:
         raise CheckpointError(f"{problem}; and the previous checkpoint is unusable too: {e}") from None
-    _take_previous(path, prev, problem, ck)
-    return ck
+    _take_previous(path, prev, problem, ckpt)
+    return ckpt
 
 # %% ../nbs/09_train.ipynb #6041ea26
 class MetricsLog:
@@ -361,13 +391,15 @@ class MetricsLog:
     def append(self, rec:dict, # plain numbers and strings
               ):
         "Append one record and flush it to disk."
-        with open(self.path, "a") as f: f.write(json.dumps(rec) + "\n"); f.flush()
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
     def truncate(self, step:int, # keep records with `step <= step`
                 ):
         "Drop the records logged after `step` (used on resume)."
         if not self.path.exists(): return
-        keep = [r for r in read_metrics(self.path) if r.get("step", 0) <= step]
-        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in keep).encode())
+        keep = [record for record in read_metrics(self.path) if record.get("step", 0) <= step]
+        atomic_write_bytes(self.path, "".join(json.dumps(record) + "\n" for record in keep).encode())
 
 def read_metrics(path, # a metrics.jsonl file
                 )->list: # records, in order; a torn last line is skipped
@@ -378,6 +410,7 @@ def read_metrics(path, # a metrics.jsonl file
         except json.JSONDecodeError: pass
     return out
 
+# %% ../nbs/09_train.ipynb #aefb0dcb
 def plot_metrics(records:list, # from `read_metrics`
                  title:str="", # figure title
                  path=None, # save a PNG here when given
@@ -385,12 +418,19 @@ def plot_metrics(records:list, # from `read_metrics`
     "Loss (log scale) and learning rate against the optimizer step; returns the figure."
     import matplotlib.pyplot as plt
     if not records: raise ValueError("no metrics records to plot")
-    st = [r["step"] for r in records]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
-    a.plot(st, [r["loss"] for r in records]); a.set_yscale("log"); a.set_xlabel("step"); a.set_ylabel("masked MSE (2.22)")
-    a.set_title("training loss"); a.grid(alpha=.3)
-    b.plot(st, [r["lr"] for r in records], color="C1"); b.set_xlabel("step"); b.set_ylabel("learning rate")
-    b.set_title("learning rate"); b.grid(alpha=.3)
+    steps = [rec["step"] for rec in records]
+    fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
+    ax_loss.plot(steps, [rec["loss"] for rec in records])
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("masked MSE (2.22)")
+    ax_loss.set_title("training loss")
+    ax_loss.grid(alpha=.3)
+    ax_lr.plot(steps, [rec["lr"] for rec in records], color="C1")
+    ax_lr.set_xlabel("step")
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.set_title("learning rate")
+    ax_lr.grid(alpha=.3)
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     if path is not None: fig.savefig(path)
@@ -409,10 +449,10 @@ def physical_cores()->int: # physical cores among the CPUs this process may use
     try: cpus = sorted(os.sched_getaffinity(0))
     except AttributeError: cpus = list(range(os.cpu_count() or 1))
     cores = set()
-    for c in cpus:
-        topo = Path(f"/sys/devices/system/cpu/cpu{c}/topology")
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
         try: cores.add((topo/"physical_package_id").read_text().strip() + ":" + (topo/"core_id").read_text().strip())
-        except OSError: cores.add(str(c))
+        except OSError: cores.add(str(cpu))
     return max(1, len(cores))
 
 def cpu_name()->str: # e.g. 'AMD EPYC 9R14'
@@ -427,7 +467,8 @@ def cpu_name()->str: # e.g. 'AMD EPYC 9R14'
 def cpu_bf16()->tuple: # (native: bool, what the CPU has)
     "Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), as `torch.cpu` reports it."
     env = os.environ.get("CRATE_MAE_CPU_BF16")
-    if env in ("0", "1"): return env == "1", f"{'native' if env == '1' else 'no native'} bf16 (CRATE_MAE_CPU_BF16={env})"
+    if env in ("0", "1"):
+        return env == "1", f"{'native' if env == '1' else 'no native'} bf16 (CRATE_MAE_CPU_BF16={env})"
     has = [name for name, probe in (("AVX-512 BF16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported"))
            if getattr(torch.cpu, probe, lambda: False)()]
     return bool(has), (" and ".join(has) if has else "no AVX-512 BF16 or AMX")
@@ -461,7 +502,7 @@ def choose_amp(amp:str="auto", # 'auto', 'none', 'bf16' or 'fp16'
                x:torch.Tensor=None, # a batch for the timing (a slice of 64 is used)
                train:bool=True, # time a training step (else a feature pass)
               )->tuple: # (amp, reason)
-    "The autocast precision for this device: an explicit choice wins; 'auto' takes bf16 only where it is native and faster."
+    "The autocast precision for this device: a choice wins; 'auto' takes bf16 only where it is native and faster."
     dev = torch.device(device)
     amp = "auto" if amp is None else amp
     if amp not in AMP_CHOICES: raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {amp!r}")
@@ -475,65 +516,80 @@ def choose_amp(amp:str="auto", # 'auto', 'none', 'bf16' or 'fp16'
     if not native: return "none", f"auto: float32, this CPU has {what}, so bf16 would be emulated and slower"
     if model is None or x is None: return "bf16", f"auto: bf16, this CPU has {what}"
     t32, t16 = step_ms(model, x[:64], "none", train), step_ms(model, x[:64], "bf16", train)
-    if t16 < 0.9 * t32: return "bf16", f"auto: bf16, this CPU has {what} and bf16 measured {t16:.0f} vs {t32:.0f} ms (float32)"
+    if t16 < 0.9 * t32:
+        return "bf16", f"auto: bf16, this CPU has {what} and bf16 measured {t16:.0f} vs {t32:.0f} ms (float32)"
     return "none", f"auto: float32, bf16 ({what}) measured {t16:.0f} ms, not faster than {t32:.0f} ms (float32)"
 
 # %% ../nbs/09_train.ipynb #cd2229ea
 @dataclass
 class TrainConfig:
-    "Everything that defines a pretraining run."
-    model: str = "crate_mae_nano"   # registered model name (crate_mae.model.create_model)
+    "Everything that defines a pretraining run (each field is also a `crate-mae pretrain` flag, chapter 99)."
+    model: str = "crate_mae_nano"   # registered model name
     model_kwargs: dict = field(default_factory=dict) # constructor overrides, e.g. {"img_size": 64}
-    dataset: str = "digits"         # dataset name (crate_mae.data.load_dataset)
-    data_root: str = None           # data root, searched first
-    download: bool = False          # allow torchvision downloads
-    recipe: str = "cpu"             # 'mae', 'paper' or 'cpu'
-    epochs: float = None            # run length in epochs (default: the recipe's, unless steps/time_budget)
+    dataset: str = "digits"         # dataset name: cifar10, digits (bundled, offline), imagenet, ...
+    # folder searched first for <dataset>/{train,test}.npz (then $CRATE_MAE_DATA, ~/.cache/crate_mae)
+    data_root: str = None
+    download: bool = False          # allow downloading the dataset (torchvision)
+    recipe: str = "cpu"             # named recipe: learning rate, weight decay, warmup, mask ratio
+    epochs: float = None            # run length in epochs (default: the recipe's, unless steps or time_budget)
     steps: int = None               # run length in optimizer steps (wins over epochs)
-    time_budget: float = None       # seconds; without steps/epochs the schedule is fitted to it
-    batch_size: int = 64            # per-process micro-batch
-    accum: int = 1                  # micro-batches per optimizer step
-    blr: float = None               # base lr (default: the recipe's); lr = blr * eff batch / 256
-    lr: float = None                # absolute lr (wins over blr)
-    weight_decay: float = None      # default: the recipe's
-    warmup_steps: int = None        # default: the recipe's warmup fraction of the run
-    min_lr: float = None            # default: the recipe's
-    mask_ratio: float = None        # default: the recipe's
-    clip_grad: float = None         # max grad norm (default: the recipe's; 0 disables)
+    # seconds to train (on the command line 900, 90s, 15m or 1.5h); alone, it sets the run length
+    time_budget: float = None
+    batch_size: int = 64            # images per process per micro-batch
+    accum: int = 1                  # micro-batches per optimizer step (effective batch = batch x accum x processes)
+    blr: float = None               # base learning rate: lr = blr x effective batch / 256 (default: the recipe's)
+    lr: float = None                # absolute peak learning rate (wins over blr)
+    weight_decay: float = None      # AdamW weight decay (default: the recipe's)
+    warmup_steps: int = None        # linear warmup length (default: the recipe's fraction of the run)
+    min_lr: float = None            # floor of the cosine (default: the recipe's)
+    mask_ratio: float = None        # fraction of patches removed (default: the recipe's)
+    clip_grad: float = None         # max gradient norm, 0 to disable (default: the recipe's)
     no_decay: tuple = ()            # extra parameter names without weight decay
-    augment: bool = True            # random crop (`crop`) + flip
-    crop: str = "rrc"               # 'rrc': random resized crop, area 0.2-1 (MAE); 'pad': 4-pixel pad + random crop (CIFAR's)
-    amp: str = "auto"               # 'auto' (`choose_amp`: bf16 where it is native and faster), 'none', 'bf16' or 'fp16'
+    augment: bool = True            # random crop and flip
+    crop: str = "rrc"               # training crop: 'rrc' (random resized, area 0.2-1, MAE's) or 'pad' (pad 4 + crop)
+    # autocast: 'auto' (bf16 on a GPU that has it, or on a CPU where it is native and measured faster; else none),
+    # 'none', 'bf16' or 'fp16'
+    amp: str = "auto"
     compile: bool = False           # torch.compile the model
     deterministic: bool = False     # torch.use_deterministic_algorithms
-    seed: int = 0                   # seed of data order, augmentation, masks and init
+    seed: int = 0                   # seed of initialization, data order, augmentation and masks
     out: str = "runs/pretrain"      # output folder
     ckpt_every: int = 500           # checkpoint every N optimizer steps (and at the end)
     log_every: int = 5              # metrics record every N steps
-    progress: bool = True           # tqdm progress bar on rank 0
-    device: str = None              # 'cpu', 'cuda', 'cuda:1' (default: cuda if available)
-    num_workers: int = 4            # DataLoader workers (image folders only)
-    threads: int = None             # CPU threads per process (default: the physical cores; under torchrun, cores / processes)
+    progress: bool = True           # progress bar (rank 0)
+    device: str = None              # cpu, cuda or cuda:N (default: cuda when available)
+    num_workers: int = 4            # data-loading workers for image folders
+    # CPU threads per process (default: the physical cores; under torchrun, cores / processes)
+    threads: int = None
 
+# the fields that decide the trajectory: stored in the checkpoint, and not to be changed when resuming
 TRAJECTORY = ("model", "model_kwargs", "dataset", "recipe", "epochs", "steps", "batch_size", "accum", "blr", "lr",
-              "weight_decay", "warmup_steps", "min_lr", "mask_ratio", "clip_grad", "no_decay", "augment", "crop", "amp", "seed")
+              "weight_decay", "warmup_steps", "min_lr", "mask_ratio", "clip_grad", "no_decay", "augment", "crop",
+              "amp", "seed")
 
+# %% ../nbs/09_train.ipynb #cd2ca993
 def check_config(cfg:TrainConfig, # the run's configuration
                 ):
     "Validate the numbers and names of a `TrainConfig`; raise `ValueError` naming the field."
-    r = get_recipe(cfg.recipe)
-    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1: raise ValueError(f"batch size must be a positive integer, got {cfg.batch_size}")
+    from crate_mae.data import CROPS
+    recipe = get_recipe(cfg.recipe)
+    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise ValueError(f"batch size must be a positive integer, got {cfg.batch_size}")
     if cfg.accum < 1: raise ValueError(f"accum must be >= 1, got {cfg.accum}")
-    mr = r.mask_ratio if cfg.mask_ratio is None else cfg.mask_ratio
-    if not 0 < mr < 1: raise ValueError(f"mask ratio must be in (0, 1): at 1.0 no patch is visible, at 0 nothing is predicted; got {mr}")
+    mask_ratio = recipe.mask_ratio if cfg.mask_ratio is None else cfg.mask_ratio
+    if not 0 < mask_ratio < 1:
+        raise ValueError("mask ratio must be in (0, 1): at 1.0 no patch is visible, at 0 nothing is predicted; "
+                         f"got {mask_ratio}")
     for k in ("epochs", "steps", "time_budget", "blr", "lr"):
         v = getattr(cfg, k)
         if v is not None and not v > 0: raise ValueError(f"{k.replace('_', ' ')} must be positive, got {v}")
     for k in ("weight_decay", "warmup_steps", "min_lr", "clip_grad"):
         v = getattr(cfg, k)
         if v is not None and v < 0: raise ValueError(f"{k.replace('_', ' ')} must be >= 0, got {v}")
-    if cfg.amp not in AMP_CHOICES + (None,): raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {cfg.amp!r}")
-    if cfg.crop not in ("rrc", "pad"): raise ValueError(f"crop must be 'rrc' (random resized crop) or 'pad' (pad + crop), got {cfg.crop!r}")
+    if cfg.amp not in AMP_CHOICES + (None,):
+        raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {cfg.amp!r}")
+    if cfg.crop not in CROPS:
+        raise ValueError(f"crop must be 'rrc' (random resized crop) or 'pad' (pad + crop), got {cfg.crop!r}")
     if cfg.ckpt_every < 1 or cfg.log_every < 1: raise ValueError("ckpt_every and log_every must be >= 1")
 
 def check_out_dir(out, # output folder (may not exist yet)
@@ -548,9 +604,11 @@ def check_out_dir(out, # output folder (may not exist yet)
     try:  # a real probe: permission bits do not bind root, read-only file systems do
         with tempfile.TemporaryFile(dir=p): pass
     except OSError as e:
-        raise PermissionError(f"output folder {out} is not writable ({p}: {e.strerror or e}); choose another --out") from None
+        raise PermissionError(f"output folder {out} is not writable ({p}: {e.strerror or e}); choose another "
+                              "--out") from None
     if not resume and ((out/"checkpoint.pt").exists() or (out/"checkpoint.prev.pt").exists()):
-        raise ValueError(f"{out} already holds a run (checkpoint.pt); continue it with --resume or choose another --out")
+        raise ValueError(f"{out} already holds a run (checkpoint.pt); continue it with --resume or choose another "
+                         "--out")
 
 # %% ../nbs/09_train.ipynb #74cbb31d
 def dist_env()->tuple: # (rank, world_size, local_rank)
@@ -560,7 +618,9 @@ def dist_env()->tuple: # (rank, world_size, local_rank)
 def _all_any(flag, device):
     "True on every rank if `flag` is true on any rank."
     if not (dist.is_available() and dist.is_initialized()): return bool(flag)
-    t = torch.tensor([1. if flag else 0.], device=device); dist.all_reduce(t); return bool(t.item() > 0)
+    flags = torch.tensor([1. if flag else 0.], device=device)
+    dist.all_reduce(flags)
+    return bool(flags.item() > 0)
 
 # %% ../nbs/09_train.ipynb #d6b649c4
 class NonFiniteLoss(RuntimeError):
@@ -569,18 +629,23 @@ class NonFiniteLoss(RuntimeError):
 def _epoch_batches(loader, epoch, start):
     "Micro-batches of `epoch` from index `start`: `ArrayLoader`, or a DataLoader over a `ShardedSampler`."
     if hasattr(loader, "set_epoch"):
-        loader.set_epoch(epoch, start); yield from loader
+        loader.set_epoch(epoch, start)
+        yield from loader
     else:
-        loader.sampler.set_epoch(epoch, start * loader.batch_size); yield from loader
+        loader.sampler.set_epoch(epoch, start * loader.batch_size)
+        yield from loader
 
-def _resolve(cfg, ck):
+def _resolve(cfg, ckpt):
     "Take the trajectory fields from a checkpoint's config; refuse another model."
-    saved = ck["config"]
+    saved = ckpt["config"]
     if saved["model"] != cfg.model or dict(saved["model_kwargs"]) != dict(cfg.model_kwargs):
-        raise CheckpointError(f"checkpoint is from another config: {saved['model']} {dict(saved['model_kwargs']) or ''} "
-                              f"(this run: {cfg.model} {dict(cfg.model_kwargs) or ''}); use --config {saved['model']} or another checkpoint")
+        raise CheckpointError(f"checkpoint is from another config: {saved['model']} "
+                              f"{dict(saved['model_kwargs']) or ''} "
+                              f"(this run: {cfg.model} {dict(cfg.model_kwargs) or ''}); use --config {saved['model']} "
+                              "or another checkpoint")
     return dataclasses.replace(cfg, **{k: saved[k] for k in TRAJECTORY if k in saved})
 
+# %% ../nbs/09_train.ipynb #4131faef
 def setup_run(cfg:TrainConfig, # the run's configuration
               resume=None, # None, a checkpoint path, or True for <out>/checkpoint.pt
               dataset=None, # an in-memory dataset to use instead of loading `cfg.dataset`
@@ -588,28 +653,32 @@ def setup_run(cfg:TrainConfig, # the run's configuration
     "Validate everything and build model, data loader and (when resuming) the checkpoint; writes nothing."
     from crate_mae.model import create_model
     from crate_mae.data import load_dataset, make_loader
-    ck = None
+    ckpt = None
     if resume:
         path = Path(cfg.out)/"checkpoint.pt" if resume is True else Path(resume)
         if resume is True and not path.exists() and not previous_path(path).exists():
             raise FileNotFoundError(f"nothing to resume: {path} does not exist (start without --resume)")
-        ck = load_checkpoint(path)
-        cfg = _resolve(cfg, ck)
+        ckpt = load_checkpoint(path)
+        cfg = _resolve(cfg, ckpt)
     check_config(cfg)
     rank, world, local = dist_env()
-    if ck is not None and ck["position"]["world_size"] != world:
-        raise CheckpointError(f"checkpoint was written by {ck['position']['world_size']} process(es), this run has {world}: "
+    if ckpt is not None and ckpt["position"]["world_size"] != world:
+        raise CheckpointError(f"checkpoint was written by {ckpt['position']['world_size']} process(es), this run has "
+                              f"{world}: "
                               f"resume with the same number (the data order and the effective batch depend on it)")
     seed_everything(cfg.seed)  # the same initial weights in every process and every run with this seed
     model = create_model(cfg.model, **cfg.model_kwargs)
-    if ck is not None:
-        try: model.load_state_dict(ck["model"])
-        except RuntimeError as e: raise CheckpointError(f"checkpoint does not fit {cfg.model}: {str(e).splitlines()[0]}") from None
+    if ckpt is not None:
+        try: model.load_state_dict(ckpt["model"])
+        except RuntimeError as e:
+            raise CheckpointError(f"checkpoint does not fit {cfg.model}: {str(e).splitlines()[0]}") from None
     H, W = model.img_size if isinstance(model.img_size, tuple) else (model.img_size,) * 2
     if cfg.data_root is not None:
         root = Path(cfg.data_root).expanduser()
         if not root.is_dir(): raise FileNotFoundError(f"data root {root} does not exist")
-        if not any(root.iterdir()): raise FileNotFoundError(f"data root {root} is empty; prepare data into it with `crate-mae prepare NAME --data-root {root}`")
+        if not any(root.iterdir()):
+            raise FileNotFoundError(f"data root {root} is empty; prepare data into it with `crate-mae prepare NAME "
+                                    f"--data-root {root}`")
     if dataset is None:
         from crate_mae.data import pretrain_transform
         dataset = load_dataset(cfg.dataset, "train", cfg.data_root, cfg.download,
@@ -625,17 +694,17 @@ def setup_run(cfg:TrainConfig, # the run's configuration
         raise ValueError(f"dataset too small: {len(dataset)} images give {len(loader)} batches of {cfg.batch_size} per "
                          f"process, fewer than accum={cfg.accum}; lower --batch-size or --accum")
     check_out_dir(cfg.out, resume=bool(resume))
-    return dict(cfg=cfg, model=model, loader=loader, ckpt=ck, rank=rank, world=world, local=local,
+    return dict(cfg=cfg, model=model, loader=loader, ckpt=ckpt, rank=rank, world=world, local=local,
                 steps_per_epoch=len(loader) // cfg.accum)
 
 # %% ../nbs/09_train.ipynb #758c467d
 class Run:
     "A pretraining run in progress: what `setup_run` built, plus device, precision, optimizer, schedule and position."
-    def __init__(self, S:dict, # the result of `setup_run`
+    def __init__(self, setup:dict, # the result of `setup_run`
                 ):
-        self.cfg, self.model, self.loader, self.ckpt = S["cfg"], S["model"], S["loader"], S["ckpt"]
-        self.rank, self.world, self.local = S["rank"], S["world"], S["local"]
-        self.steps_per_epoch = S["steps_per_epoch"]
+        self.cfg, self.model, self.loader, self.ckpt = setup["cfg"], setup["model"], setup["loader"], setup["ckpt"]
+        self.rank, self.world, self.local = setup["rank"], setup["world"], setup["local"]
+        self.steps_per_epoch = setup["steps_per_epoch"]
         self.faults, self.out, self.bar = _faults(), Path(self.cfg.out), None
         self.start_processes()   # device, process group, threads, output folder, seeds
         self.choose_precision()  # autocast: 'none', 'bf16' or 'fp16'
@@ -662,7 +731,9 @@ def start_processes(self:Run):
     "Set-up, part 1: device, process group under `torchrun`, CPU threads, output folder, seeds; model to device."
     cfg, world = self.cfg, self.world
     dev = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and world > 1: dev = torch.device("cuda", self.local); torch.cuda.set_device(dev)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", self.local)
+        torch.cuda.set_device(dev)
     if cfg.amp == "fp16" and dev.type != "cuda": raise ValueError("--amp fp16 needs a CUDA device; use bf16 on a CPU")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=datetime.timedelta(minutes=10))
@@ -681,14 +752,15 @@ def start_processes(self:Run):
 @patch
 def choose_precision(self:Run):
     "Set-up, part 2: the autocast precision, as given, kept from the checkpoint, or measured; rank 0 decides."
-    cfg, ck, dev = self.cfg, self.ckpt, self.dev
-    if ck is not None and cfg.amp in (None, "auto") and ck.get("amp"):
-        amp, why = ck["amp"], f"{ck.get('amp_reason', 'auto')} (kept from the checkpoint)"
+    cfg, ckpt, dev = self.cfg, self.ckpt, self.dev
+    if ckpt is not None and cfg.amp in (None, "auto") and ckpt.get("amp"):
+        amp, why = ckpt["amp"], f"{ckpt.get('amp_reason', 'auto')} (kept from the checkpoint)"
     else:
         x = next(_epoch_batches(self.loader, 0, 0))[0].to(dev) if cfg.amp in (None, "auto") else None
         amp, why = choose_amp(cfg.amp, dev, self.model, x)
     if self.world > 1:
-        code = torch.tensor([("none", "bf16", "fp16").index(amp)], device=dev); dist.broadcast(code, 0)
+        code = torch.tensor([("none", "bf16", "fp16").index(amp)], device=dev)
+        dist.broadcast(code, 0)
         amp = ("none", "bf16", "fp16")[int(code.item())]
     self.amp, self.amp_reason = amp, why
     if self.rank == 0:
@@ -721,9 +793,11 @@ def build_optimizer(self:Run):
 @patch
 def fix_length(self:Run):
     "Set-up, part 4: the run length in optimizer steps, and the `WarmupCosine` schedule fitted to it."
-    cfg, recipe, ck = self.cfg, self.recipe, self.ckpt
+    cfg, recipe, ckpt = self.cfg, self.recipe, self.ckpt
     self.elapsed0 = 0.
-    if ck is not None: total = ck["scheduler"]["total_steps"]; self.elapsed0 = ck["position"]["elapsed"]
+    if ckpt is not None:
+        total = ckpt["scheduler"]["total_steps"]
+        self.elapsed0 = ckpt["position"]["elapsed"]
     elif cfg.steps: total = int(cfg.steps)
     elif cfg.epochs: total = max(1, round(cfg.epochs * self.steps_per_epoch))
     elif cfg.time_budget:
@@ -746,14 +820,15 @@ def fix_length(self:Run):
 @patch
 def restore(self:Run):
     "Set-up, part 5: when resuming, optimizer, schedule, scaler, position and generator states from the checkpoint."
-    ck, self.start = self.ckpt, 0
-    if ck is None: return
-    self.opt.load_state_dict(ck["optimizer"]); self.sched.load_state_dict(ck["scheduler"])
-    if self.scaler is not None and ck.get("scaler"): self.scaler.load_state_dict(ck["scaler"])
-    self.start = ck["position"]["global_step"]
-    if len(ck["rng"]) == self.world: set_rng_state(ck["rng"][self.rank])
+    ckpt, self.start = self.ckpt, 0
+    if ckpt is None: return
+    self.opt.load_state_dict(ckpt["optimizer"])
+    self.sched.load_state_dict(ckpt["scheduler"])
+    if self.scaler is not None and ckpt.get("scaler"): self.scaler.load_state_dict(ckpt["scaler"])
+    self.start = ckpt["position"]["global_step"]
+    if len(ckpt["rng"]) == self.world: set_rng_state(ckpt["rng"][self.rank])
     if self.rank == 0:
-        where = ck.get("loaded_from", "a checkpoint")
+        where = ckpt.get("loaded_from", "a checkpoint")
         print(f"resuming at step {self.start} from {where}", file=sys.stderr, flush=True)
 
 # %% ../nbs/09_train.ipynb #37f55a08
@@ -771,20 +846,21 @@ def open_log(self:Run):
 # %% ../nbs/09_train.ipynb #981347da
 @patch
 def micro_step(self:Run, step:int, # the optimizer step
-               m:int, # micro-batch index within the step
+               micro:int, # micro-batch index within the step
                x:torch.Tensor, # the micro-batch of images, on the device
                sync:bool=True, # let DDP synchronize the gradients (the last micro-batch)
               )->float: # its loss
     "Forward and backward of one micro-batch: seeded masks, autocast, `loss / accum`; returns the loss value."
     cfg = self.cfg
-    noise = mask_noise(cfg.seed, step, m, cfg.batch_size, self.model.num_patches, self.rank, self.world).to(self.dev)
+    noise = mask_noise(cfg.seed, step, micro, cfg.batch_size, self.model.num_patches, self.rank, self.world)
+    noise = noise.to(self.dev)
     with (contextlib.nullcontext() if sync or self.world == 1 else self.net.no_sync()):
         with _autocast(self.dev, self.amp): loss, _, _ = self.net(x, self.mask_ratio, noise=noise)
-        v = loss.item()
-        if self.faults.get("nan_at") == step + 1: v = float("nan")
-        if not math.isfinite(v): return v
+        value = loss.item()
+        if self.faults.get("nan_at") == step + 1: value = float("nan")
+        if not math.isfinite(value): return value
         (self.scaler.scale(loss / cfg.accum) if self.scaler else loss / cfg.accum).backward()
-    return v
+    return value
 
 # %% ../nbs/09_train.ipynb #cc0743d6
 @patch
@@ -796,21 +872,27 @@ def train_step(self:Run)->float: # the step's mean loss over its micro-batches
         self.batches, self.epoch = _epoch_batches(self.loader, epoch, k * cfg.accum), epoch
     self.lr = self.sched.set_step(step)                                     # (1) schedule
     loss = 0.
-    for m in range(cfg.accum):                                              # (2) micro-batches
-        t0 = time.perf_counter(); x = next(self.batches)[0].to(self.dev, non_blocking=True)
+    for micro in range(cfg.accum):                                              # (2) micro-batches
+        t0 = time.perf_counter()
+        x = next(self.batches)[0].to(self.dev, non_blocking=True)
         self.data_time += time.perf_counter() - t0
-        v = self.micro_step(step, m, x, sync=m == cfg.accum - 1)
-        if not math.isfinite(v):
-            raise NonFiniteLoss(f"loss is {v} at step {step + 1} (epoch {epoch}); stopped. The last good checkpoint "
-                                f"is {self.out/'checkpoint.pt'}: lower the learning rate (--blr/--lr) or set "
-                                "--clip-grad, then --resume")
-        loss += v / cfg.accum
+        value = self.micro_step(step, micro, x, sync=micro == cfg.accum - 1)
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"loss is {value} at step {step + 1} (epoch {epoch}); stopped. The last good "
+                                f"checkpoint is {self.out/'checkpoint.pt'}: lower the learning rate (--blr/--lr) or "
+                                "set --clip-grad, then --resume")
+        loss += value / cfg.accum
     if self.scaler is not None: self.scaler.unscale_(self.opt)              # (3) update
     if self.clip: torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-    if self.scaler is not None: self.scaler.step(self.opt); self.scaler.update()
+    if self.scaler is not None:
+        self.scaler.step(self.opt)
+        self.scaler.update()
     else: self.opt.step()
     self.opt.zero_grad(set_to_none=True)
-    self.step += 1; self.loss_sum += loss; self.n_steps += 1; self.last_loss = loss
+    self.step += 1
+    self.loss_sum += loss
+    self.n_steps += 1
+    self.last_loss = loss
     if self.faults.get("step_delay"): time.sleep(self.faults["step_delay"])
     if self.faults.get("crash_at") == (self.step, self.rank): os._exit(17)
     return loss
@@ -826,7 +908,9 @@ def log_step(self:Run, elapsed:float, # training time so far
                lr=self.lr, img_s=self.n_steps * self.eff_batch / dt, data_frac=self.data_time / dt,
                time=round(elapsed, 3))
     if self.world > 1:
-        t = torch.tensor([rec["loss"]], device=self.dev); dist.all_reduce(t); rec["loss"] = t.item() / self.world
+        losses = torch.tensor([rec["loss"]], device=self.dev)
+        dist.all_reduce(losses)
+        rec["loss"] = losses.item() / self.world
     if self.rank == 0: self.log.append(rec)
     if self.bar is not None:
         self.bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{self.lr:.2e}", img_s=f"{rec['img_s']:.0f}", refresh=False)
@@ -838,7 +922,9 @@ def checkpoint(self:Run, elapsed:float, # training time so far
               ):
     "Save everything a bit-exact resume needs to <out>/checkpoint.pt: every process's generators; rank 0 writes."
     rngs = [rng_state()]
-    if self.world > 1: rngs = [None] * self.world; dist.all_gather_object(rngs, rng_state())
+    if self.world > 1:
+        rngs = [None] * self.world
+        dist.all_gather_object(rngs, rng_state())
     if self.rank != 0: return
     cfg, (epoch, k) = self.cfg, divmod(self.step, self.steps_per_epoch)
     position = dict(epoch=epoch, step=k, global_step=self.step, elapsed=elapsed, images=self.step * self.eff_batch,
@@ -861,7 +947,8 @@ def refit(self:Run, elapsed:float, # training time so far
         per_step = (elapsed - self.mark[1]) / (self.step - self.mark[0])
         new = torch.tensor([self.step + int((self.cfg.time_budget - elapsed) * 0.98 / per_step)], device=self.dev)
         if self.world > 1: dist.broadcast(new, 0)
-        self.sched.refit(self.step, int(new.item())); self.total_steps = self.sched.total_steps
+        self.sched.refit(self.step, int(new.item()))
+        self.total_steps = self.sched.total_steps
         if self.bar is not None: self.bar.total = self.total_steps
         self.mark, self.next_refit = (self.step, elapsed), self.start + 2 * (self.next_refit - self.start)
 
@@ -871,8 +958,9 @@ def finish(self:Run)->dict: # the summary `train` returns
     "The end of a run: final weights to <out>/final.safetensors (rank 0, atomically) and the run's summary."
     weights = self.out/"final.safetensors"
     if self.rank == 0:
-        tmp = self.out/f".final.{os.getpid()}.safetensors"
-        save_weights(self.model, tmp); os.replace(tmp, weights)
+        partial = self.out/f".final.{os.getpid()}.safetensors"
+        save_weights(self.model, partial)
+        os.replace(partial, weights)
     if self.world > 1: dist.barrier()
     secs = time.perf_counter() - self.t_start
     return dict(steps=self.step, total_steps=self.total_steps, stopped=self.stopped, loss=self.last_loss, seconds=secs,
@@ -904,7 +992,9 @@ def train(cfg:TrainConfig, # the run's configuration
             if run.world > 1 and cfg.time_budget is not None: over = _all_any(over, run.dev)
             if run.step % cfg.ckpt_every == 0 or run.step == run.total_steps or over:
                 run.checkpoint(elapsed)                                         # (4) checkpoint
-            if over: run.stopped = "time budget"; break
+            if over:
+                run.stopped = "time budget"
+                break
     finally:
         run.bar.close()
     return run.finish()
@@ -919,15 +1009,19 @@ def eval_loss(model:nn.Module, # a trained model
               amp:str="none", # 'none' or 'bf16'
              )->float: # mean masked MSE over the images seen
     "Masked-patch MSE (2.22) on held-out images with fixed, seeded masks."
-    model.eval(); dev = next(model.parameters()).device
+    model.eval()
+    dev = next(model.parameters()).device
     tot, n = 0., 0
     for i, (x, _) in enumerate(loader):
         if max_batches is not None and i >= max_batches: break
         x = x.to(dev)
-        with _autocast(dev, amp): loss, _, _ = model(x, mask_ratio, noise=mask_noise(seed, i, 0, len(x), model.num_patches).to(dev))
-        tot += loss.float().item() * len(x); n += len(x)
+        with _autocast(dev, amp):
+            loss, _, _ = model(x, mask_ratio, noise=mask_noise(seed, i, 0, len(x), model.num_patches).to(dev))
+        tot += loss.float().item() * len(x)
+        n += len(x)
     return tot / max(n, 1)
 
+# %% ../nbs/09_train.ipynb #2cae1d18
 @torch.no_grad()
 def reconstruction_figure(model:nn.Module, # a trained model
                           x:torch.Tensor, # normalized images (B, C, H, W), the first `n_show` shown
@@ -941,8 +1035,10 @@ def reconstruction_figure(model:nn.Module, # a trained model
                          ):
     "Rows of originals, masked inputs, reconstructions, and reconstructions with the visible patches pasted back."
     import matplotlib.pyplot as plt
-    model.eval(); dev = next(model.parameters()).device
-    x = x[:n_show].to(dev).float(); B = len(x)
+    model.eval()
+    dev = next(model.parameters()).device
+    x = x[:n_show].to(dev).float()
+    B = len(x)
     masked, rec, pasted, mse = model.reconstruct(x, mask_ratio, mask_noise(seed, 0, 0, B, model.num_patches).to(dev))
     mu, sd = torch.tensor(mean, device=dev).view(1, -1, 1, 1), torch.tensor(std, device=dev).view(1, -1, 1, 1)
     if mu.shape[1] != x.shape[1]: mu, sd = mu.mean(1, keepdim=True), sd.mean(1, keepdim=True)
@@ -954,7 +1050,8 @@ def reconstruction_figure(model:nn.Module, # a trained model
     for i, (name, imgs) in enumerate(rows):
         for j in range(B):
             axs[i, j].imshow(imgs[j].squeeze(-1) if imgs.shape[-1] == 1 else imgs[j], cmap="gray")
-            axs[i, j].set_xticks([]); axs[i, j].set_yticks([])
+            axs[i, j].set_xticks([])
+            axs[i, j].set_yticks([])
         axs[i, 0].set_ylabel(name, fontsize=8)
     fig.suptitle(title or f"mask ratio {mask_ratio}, masked MSE {mse.mean().item():.3f}", fontsize=9)
     fig.tight_layout()

@@ -14,7 +14,7 @@ LAYERS = [
     ("layers", {"mssa", "ista", "encoder", "decoder"}),
     ("models", {"registry", "model", "vit_mae"}),
     ("data and training", {"data", "train"}),
-    ("evaluation and studies", {"evaluate", "analysis", "perf", "gpu", "study", "figures"}),
+    ("evaluation and studies", {"evaluate", "analysis", "perf", "gpu", "study", "figures", "visible"}),
     ("command line", {"cli"}),
 ]
 LAYER = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}
