@@ -23,7 +23,7 @@ def head_coding_rate(X:Tensor,          # per-head coordinates U_k^T LN1(z), (..
                      eps2:float=0.01,   # squared precision epsilon^2 (the authors' 0.01)
                      normalize:bool=True, # unit-normalize each token's coordinates first (the authors' choice)
                     )->Tensor:          # (...,) coding rate per sample, natural log
-    "The coding rate of Figure 5: $\\frac12\\sum_k\\log\\det(I + \\frac{p}{n\\epsilon^2}\\tilde X_k^\\top\\tilde X_k)$ of per-head coordinates."
+    "Figure 5's coding rate $\\frac12\\sum_k\\log\\det(I + \\frac{p}{n\\epsilon^2}X_k^\\top X_k)$ of head coordinates."
     if X.dim() < 3: raise ValueError(f"X must have shape (..., K, n, p), got {tuple(X.shape)}")
     if not eps2 > 0: raise ValueError(f"eps2 must be positive, got {eps2}")
     X = X.double()
@@ -60,25 +60,26 @@ def layer_stats(model,                # a `CrateMAE`
                 eps2:float=0.01,      # squared precision of the coding rates
                 seed:int=0,           # masking seed (with mask_ratio > 0)
                )->dict:               # {'rc', 'rc_half', 'rc_ch1', 'sparsity'}: (L, B) float64 tensors
-    "Figure 5's per-layer measurements (`rc_half`, `sparsity`) and two companions (`rc`, `rc_ch1`) of a CRATE-MAE encoder."
+    "Figure 5's per-layer measurements (`rc_half`, `sparsity`), and two companions (`rc`, `rc_ch1`), of an encoder."
     if not hasattr(model, "blocks") or not all(hasattr(b, "mssa") and hasattr(b, "ista") for b in model.blocks):
         raise ValueError(f"layer_stats needs a CRATE-MAE (MSSA + ISTA layers), got {type(model).__name__}")
     if imgs.dim() != 4: raise ValueError(f"imgs must have shape (B, C, H, W), got {tuple(imgs.shape)}")
     out = {k: [] for k in ("rc", "rc_half", "rc_ch1", "sparsity")}
-    for blk, it in zip(model.blocks, _encoder_inters(model, imgs, mask_ratio, seed)):
+    for blk, inter in zip(model.blocks, _encoder_inters(model, imgs, mask_ratio, seed)):
         U = _heads(blk)
         with torch.no_grad():
-            out["rc"].append(head_coding_rate(it["mssa_in"], eps2))
-            out["rc_half"].append(head_coding_rate(blk.mssa.project(blk.ln1(it["z_half"])), eps2))
-            out["rc_ch1"].append(Rc(it["z_half"].double().transpose(-1, -2), U.double(), math.sqrt(eps2)))
-            out["sparsity"].append(nonzero_fraction(it["z_next"]).double())
+            out["rc"].append(head_coding_rate(inter["mssa_in"], eps2))
+            out["rc_half"].append(head_coding_rate(blk.mssa.project(blk.ln1(inter["z_half"])), eps2))
+            out["rc_ch1"].append(Rc(inter["z_half"].double().transpose(-1, -2), U.double(), math.sqrt(eps2)))
+            out["sparsity"].append(nonzero_fraction(inter["z_next"]).double())
     return {k: torch.stack(v).cpu() for k, v in out.items()}
 
 # %% ../nbs/11_analysis.ipynb #d40cd3d6
-def summarize_stats(st:dict, # `layer_stats` output: {key: (L, B) tensor}
+def summarize_stats(stats:dict, # `layer_stats` output: {key: (L, B) tensor}
                    )->dict:  # {key: {"mean": [L floats], "std": [L floats], "n": B}}
     "Per-layer batch mean and standard deviation of each measurement, as plain lists (JSON-ready)."
-    return {k: {"mean": v.double().mean(1).tolist(), "std": v.double().std(1).tolist(), "n": v.shape[1]} for k, v in st.items()}
+    return {k: {"mean": v.double().mean(1).tolist(), "std": v.double().std(1).tolist(), "n": v.shape[1]}
+            for k, v in stats.items()}
 
 def plot_layer_stats(stats:dict,                    # {label: `layer_stats` dict or its `summarize_stats`}
                      keys=("rc_half", "sparsity"),   # which measurements, one panel each (Figure 5: rc_half, sparsity)
@@ -90,13 +91,16 @@ def plot_layer_stats(stats:dict,                    # {label: `layer_stats` dict
               "rc_ch1": "Rc (2.5) of Z^{l+1/2}", "sparsity": "nonzero fraction of ISTA output"}
     fig, axs = plt.subplots(1, len(keys), figsize=(4 * len(keys), 2.8), dpi=90, squeeze=False)
     for ax, k in zip(axs[0], keys):
-        for name, st in stats.items():
-            if k not in st: continue
-            v = st[k] if isinstance(st[k], dict) else summarize_stats({k: st[k]})[k]
-            m, s = np.array(v["mean"]), np.array(v["std"])
-            x = np.arange(1, len(m) + 1)
-            ax.plot(x, m, marker="o", ms=3, label=name); ax.fill_between(x, m - s, m + s, alpha=0.2)
-        ax.set_xlabel("layer"); ax.set_ylabel(labels.get(k, k), fontsize=8); ax.set_xticks(x)
+        for name, stat in stats.items():
+            if k not in stat: continue
+            v = stat[k] if isinstance(stat[k], dict) else summarize_stats({k: stat[k]})[k]
+            mean, std = np.array(v["mean"]), np.array(v["std"])
+            x = np.arange(1, len(mean) + 1)
+            ax.plot(x, mean, marker="o", ms=3, label=name)
+            ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+        ax.set_xlabel("layer")
+        ax.set_ylabel(labels.get(k, k), fontsize=8)
+        ax.set_xticks(x)
     axs[0, 0].legend(fontsize=7)
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -114,7 +118,8 @@ def reconstruct(model,               # a `CrateMAE` or `ViTMAE`
                 seed:int=0,          # masking seed (masks fixed by image index)
                )->tuple:             # (masked input, prediction with visible patches pasted, per-image masked MSE)
     "Masked input and reconstruction (visible patches pasted back) of `imgs`, with fixed masks (`MAEBase.reconstruct`)."
-    model.eval(); dev = next(model.parameters()).device
+    model.eval()
+    dev = next(model.parameters()).device
     x = imgs.to(dev).float()
     noise = masking_noise(np.arange(len(x)), model.num_patches, seed).to(dev)
     masked, _, pasted, mse = model.reconstruct(x, mask_ratio, noise)
@@ -143,7 +148,8 @@ def reconstruction_grid(models:dict,        # {label: model}, all with the same 
     for i, (name, im) in enumerate(rows):
         for j in range(B):
             axs[i, j].imshow(im[j].squeeze(-1) if im.shape[-1] == 1 else im[j], cmap="gray")
-            axs[i, j].set_xticks([]); axs[i, j].set_yticks([])
+            axs[i, j].set_xticks([])
+            axs[i, j].set_yticks([])
         axs[i, 0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
     fig.suptitle(title or f"mask ratio {mask_ratio}", fontsize=9)
     fig.tight_layout()
@@ -156,16 +162,18 @@ def token_features(model,           # a `CrateMAE` or `ViTMAE`
                   )->Tensor:        # (B, N, D) features of the patch tokens (cls dropped)
     "Per-token features of one encoder layer: CRATE's `qkv` output U^T LN1(z), ViT's keys."
     inters = _encoder_inters(model, imgs)
-    blk, it = model.blocks[layer], inters[layer]
+    blk, inter = model.blocks[layer], inters[layer]
     with torch.no_grad():
-        if "mssa_in" in it: f = it["mssa_in"].transpose(1, 2).flatten(2)           # (B, n, K p)
-        else: f = blk.attn.qkv(blk.norm1(it["z"])).chunk(3, -1)[1]              # ViT keys (B, n, d)
-    return f[:, 1:].float().cpu()
+        if "mssa_in" in inter: feats = inter["mssa_in"].transpose(1, 2).flatten(2)           # (B, n, K p)
+        else: feats = blk.attn.qkv(blk.norm1(inter["z"])).chunk(3, -1)[1]              # ViT keys (B, n, d)
+    return feats[:, 1:].float().cpu()
 
 def _otsu(x):
     "Threshold of a 1-D sample that minimizes the within-group variance of the two sides."
     v = x.sort().values
-    n = len(v); c = v.cumsum(0); tot = c[-1]
+    n = len(v)
+    c = v.cumsum(0)
+    tot = c[-1]
     k = torch.arange(1, n, dtype=v.dtype)
     m1, m2 = c[:-1] / k, (tot - c[:-1]) / (n - k)
     i = int(torch.argmax(k * (n - k) * (m1 - m2) ** 2))                 # between-group variance, maximal
@@ -181,16 +189,18 @@ def pca_rgb(feats:Tensor,          # (B, N, D) token features of images of one c
     X = feats.reshape(B * N, D).double()
     X = X - X.mean(0)
     v1 = torch.linalg.svd(X, full_matrices=False)[2][0]
-    s = (X @ v1).reshape(B, h, w)
-    border = torch.ones(h, w, dtype=torch.bool); border[1:-1, 1:-1] = False
-    if s[:, border].mean() > s[:, ~border].mean(): s = -s
-    fg = s > _otsu(s.flatten())
+    score = (X @ v1).reshape(B, h, w)
+    border = torch.ones(h, w, dtype=torch.bool)
+    border[1:-1, 1:-1] = False
+    if score[:, border].mean() > score[:, ~border].mean(): score = -score
+    fg = score > _otsu(score.flatten())
     F_ = feats.reshape(B, h, w, D)[fg].double()
     F_ = F_ - F_.mean(0)
     V = torch.linalg.svd(F_, full_matrices=False)[2][:3]
-    c = F_ @ V.T
-    c = (c - c.min(0).values) / (c.max(0).values - c.min(0).values).clamp_min(1e-12)
-    rgb = torch.zeros(B, h, w, 3, dtype=torch.float64); rgb[fg] = c
+    colors = F_ @ V.T
+    colors = (colors - colors.min(0).values) / (colors.max(0).values - colors.min(0).values).clamp_min(1e-12)
+    rgb = torch.zeros(B, h, w, 3, dtype=torch.float64)
+    rgb[fg] = colors
     return rgb.float().numpy(), fg.numpy()
 
 # %% ../nbs/11_analysis.ipynb #e9f25439
@@ -208,19 +218,21 @@ def plot_maps(rows:dict,          # {label: (B, K, h, w) maps or (B, h, w, 3) RG
               head:int=None,      # for attention maps: one head (default: mean over heads)
               title:str="",       # figure title
              ):
-    "Images in the first row, then one row of maps per model (attention maps on one colour scale per row, or PCA colours)."
+    "Images in the first row, then one row of maps per model (attention maps, one colour scale per row; or PCA)."
     import matplotlib.pyplot as plt
     B = len(raw)
     fig, axs = plt.subplots(1 + len(rows), B, figsize=(0.9 * B + 0.8, 1.0 * (1 + len(rows))), dpi=72, squeeze=False)
     for j in range(B): axs[0, j].imshow(raw[j])
     axs[0, 0].set_ylabel("image", fontsize=7, rotation=0, ha="right", va="center")
-    for i, (name, m) in enumerate(rows.items(), 1):
-        m = np.asarray(m)
-        if m.ndim == 4 and m.shape[-1] != 3: m = m.mean(1) if head is None else m[:, head]
-        kw = {} if m.ndim == 4 else dict(cmap="inferno", vmin=0, vmax=float(m.max()))   # one scale per row
-        for j in range(B): axs[i, j].imshow(m[j], **kw)
+    for i, (name, maps) in enumerate(rows.items(), 1):
+        maps = np.asarray(maps)
+        if maps.ndim == 4 and maps.shape[-1] != 3: maps = maps.mean(1) if head is None else maps[:, head]
+        kw = {} if maps.ndim == 4 else dict(cmap="inferno", vmin=0, vmax=float(maps.max()))   # one scale per row
+        for j in range(B): axs[i, j].imshow(maps[j], **kw)
         axs[i, 0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
-    for a in axs.flat: a.set_xticks([]); a.set_yticks([])
+    for ax in axs.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

@@ -19,7 +19,8 @@ __all__ = ['SubspaceSample', 'random_subspaces', 'sample_subspace_tokens', 'logd
 def _check_Z(Z, name="Z"):
     "Raise unless `Z` is a floating tensor with at least two dims (..., d, N)."
     if not isinstance(Z, Tensor): raise ValueError(f"{name} must be a torch.Tensor, got {type(Z).__name__}")
-    if Z.ndim < 2: raise ValueError(f"{name} must have shape (..., d, N) with tokens as columns, got shape {tuple(Z.shape)}")
+    if Z.ndim < 2:
+        raise ValueError(f"{name} must have shape (..., d, N) with tokens as columns, got shape {tuple(Z.shape)}")
     if not Z.is_floating_point(): raise ValueError(f"{name} must be a floating tensor, got dtype {Z.dtype}")
 
 def _check_U(U, d=None):
@@ -27,7 +28,8 @@ def _check_U(U, d=None):
     if not isinstance(U, Tensor) or U.ndim != 3:
         raise ValueError(f"U must be a tensor of shape (K, d, p), got {getattr(U, 'shape', type(U).__name__)}")
     if d is not None and U.shape[1] != d:
-        raise ValueError(f"U has ambient dimension {U.shape[1]} but the tokens have d={d}; expected U of shape (K, {d}, p)")
+        raise ValueError(f"U has ambient dimension {U.shape[1]} but the tokens have d={d}; expected U of shape (K, "
+                         f"{d}, p)")
 
 def _scalar(x, name, strict=True):
     "Return `x` as a float; raise unless it is a finite number, > 0 if `strict` else >= 0."
@@ -41,7 +43,8 @@ def _check_s(s, Z, K):
     if not isinstance(s, Tensor) or s.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"s must be an integer tensor of memberships, got {getattr(s, 'dtype', type(s).__name__)}")
     if tuple(s.shape) != tuple(Z.shape[:-2]) + (Z.shape[-1],):
-        raise ValueError(f"s must have shape {tuple(Z.shape[:-2]) + (Z.shape[-1],)} (one label per token), got {tuple(s.shape)}")
+        raise ValueError(f"s must have shape {tuple(Z.shape[:-2]) + (Z.shape[-1],)} (one label per token), got "
+                         f"{tuple(s.shape)}")
     if s.numel() and (int(s.min()) < 0 or int(s.max()) >= K):
         raise ValueError(f"memberships must lie in [0, {K}), got values in [{int(s.min())}, {int(s.max())}]")
 
@@ -55,7 +58,8 @@ def random_subspaces(d:int, # ambient dimension
                     ) -> Tensor: # U of shape (K, d, p), each U_k orthonormal
     "Draw `K` random orthonormal bases $U_k\\in\\mathbb{R}^{d\\times p}$ with pairwise coherence `coherence`."
     for v, n in ((d, "d"), (K, "K"), (p, "p")):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{n} must be a positive integer, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"{n} must be a positive integer, got {v!r}")
     d, K, p = int(d), int(K), int(p)
     coherence = _scalar(coherence, "coherence", strict=False)
     if coherence > 1:
@@ -75,7 +79,7 @@ def random_subspaces(d:int, # ambient dimension
 
 # %% ../nbs/01_coding_rate.ipynb #6d045b73
 SubspaceSample = namedtuple("SubspaceSample", ["Z", "s", "U"])
-SubspaceSample.__doc__ = "Tokens `Z` (..., d, N), memberships `s` (..., N) and bases `U` (K, d, p) drawn from (2.1)/(2.2)."
+SubspaceSample.__doc__ = "Tokens `Z` (..., d, N), memberships `s` (..., N), bases `U` (K, d, p) drawn from (2.1)/(2.2)."
 
 # %% ../nbs/01_coding_rate.ipynb #a4b116f5
 def sample_subspace_tokens(N:int, # number of tokens
@@ -90,7 +94,8 @@ def sample_subspace_tokens(N:int, # number of tokens
                            dtype=torch.float64, # floating dtype
                           ) -> SubspaceSample: # (Z (*batch, d, N), s (*batch, N), U (K, d, p))
     "Sample tokens $z_i = U_{s_i}\\alpha_i + \\sigma w_i$ from the signal model (2.1)/(2.2)."
-    if isinstance(N, bool) or not isinstance(N, numbers.Integral) or N < 1: raise ValueError(f"N must be a positive integer, got {N!r}")
+    if isinstance(N, bool) or not isinstance(N, numbers.Integral) or N < 1:
+        raise ValueError(f"N must be a positive integer, got {N!r}")
     N = int(N)
     sigma = _scalar(sigma, "sigma", strict=False)
     batch = tuple(batch)
@@ -111,7 +116,8 @@ def logdet_I_plus(Z:Tensor, # (..., m, n): any stack of matrices
                   a:float, # positive scale
                  ) -> Tensor: # (...)
     "$\\log\\det(I_n + a Z^\\top Z)$, computed by Cholesky on the smaller of the two Gram matrices."
-    _check_Z(Z); a = _scalar(a, "a")
+    _check_Z(Z)
+    a = _scalar(a, "a")
     m, n = Z.shape[-2:]
     G = Z.mT @ Z if n <= m else Z @ Z.mT          # Gram identity: same determinant either way
     I = torch.eye(G.shape[-1], dtype=Z.dtype, device=Z.device)
@@ -123,7 +129,8 @@ def R(Z:Tensor, # tokens (..., d, N)
       eps:float, # quantization precision epsilon > 0
      ) -> Tensor: # (...)
     "Coding rate $R(Z) = \\frac12\\log\\det(I + \\alpha Z^\\top Z)$ with $\\alpha = d/(N\\epsilon^2)$ (2.4)."
-    _check_Z(Z); eps = _scalar(eps, "eps")
+    _check_Z(Z)
+    eps = _scalar(eps, "eps")
     d, N = Z.shape[-2:]
     alpha = d/(N*eps**2)
     return 0.5*logdet_I_plus(Z, alpha)                               # (2.4)
@@ -137,8 +144,10 @@ def Rc(Z:Tensor, # tokens (..., d, N)
        U:Tensor, # subspace bases (K, d, p)
        eps:float, # quantization precision epsilon > 0
       ) -> Tensor: # (...)
-    "Compression term $R^c(Z\\mid U) = \\frac12\\sum_k\\log\\det(I + \\beta (U_k^\\top Z)^\\top U_k^\\top Z)$, $\\beta = p/(N\\epsilon^2)$ (2.5)."
-    _check_Z(Z); _check_U(U, Z.shape[-2]); eps = _scalar(eps, "eps")
+    "Compression term $R^c(Z\\mid U) = \\frac12\\sum_k\\log\\det(I + \\beta (U_k^\\top Z)^\\top U_k^\\top Z)$ (2.5)."
+    _check_Z(Z)
+    _check_U(U, Z.shape[-2])
+    eps = _scalar(eps, "eps")
     N, p = Z.shape[-1], U.shape[-1]
     beta = p/(N*eps**2)
     return 0.5*logdet_I_plus(_project_coords(Z, U), beta).sum(-1)   # (2.5)
@@ -148,8 +157,10 @@ def grad_Rc(Z:Tensor, # tokens (..., d, N)
             U:Tensor, # subspace bases (K, d, p)
             eps:float, # quantization precision epsilon > 0
            ) -> Tensor: # gradient (..., d, N)
-    "Closed-form gradient $\\nabla_Z R^c = \\sum_k U_k U_k^\\top Z(\\beta^{-1}I + (U_k^\\top Z)^\\top U_k^\\top Z)^{-1}$ (A.38)."
-    _check_Z(Z); _check_U(U, Z.shape[-2]); eps = _scalar(eps, "eps")
+    "Closed form $\\nabla_Z R^c = \\sum_k U_k U_k^\\top Z(\\beta^{-1}I + (U_k^\\top Z)^\\top U_k^\\top Z)^{-1}$ (A.38)."
+    _check_Z(Z)
+    _check_U(U, Z.shape[-2])
+    eps = _scalar(eps, "eps")
     N, p = Z.shape[-1], U.shape[-1]
     beta = p/(N*eps**2)
     W = _project_coords(Z, U)                                     # (..., K, p, N): W_k = U_k^T Z
@@ -186,7 +197,9 @@ def project_onto_subspaces(Z:Tensor, # tokens (..., d, N)
                            s:Tensor, # memberships (..., N), integers in [0, K)
                           ) -> Tensor: # projected tokens (..., d, N)
     "Project each token on its own subspace: $z_i \\mapsto U_{s_i}U_{s_i}^\\top z_i$."
-    _check_Z(Z); _check_U(U, Z.shape[-2]); _check_s(s, Z, U.shape[0])
+    _check_Z(Z)
+    _check_U(U, Z.shape[-2])
+    _check_s(s, Z, U.shape[0])
     W = _project_coords(Z, U)                                     # (..., K, p, N): all U_k^T z_i
     onehot = torch.nn.functional.one_hot(s.long(), U.shape[0]).to(Z.dtype)   # (..., N, K)
     W = W * onehot.transpose(-1, -2).unsqueeze(-2)                # keep only k = s_i

@@ -16,7 +16,7 @@ __all__ = ['CrateDecoderLayer']
 
 # %% ../nbs/06b_decoder.ipynb #d652215a
 class CrateDecoderLayer(nn.Module):
-    "Decoder layer $g^\\ell$ (2.17)/(2.20), code form: $Y^{\\ell+1/2} = E\\,\\mathrm{LN}_1(Y)$, $Y^{\\ell+1} = Y^{\\ell+1/2} - \\mathrm{MSSA}_V(\\mathrm{LN}_2 Y^{\\ell+1/2})$."
+    "Decoder layer $g^\\ell$ (2.17)/(2.20), code form: $E\\,\\mathrm{LN}_1(Y)$, minus $\\mathrm{MSSA}_V$ of its LN."
     def __init__(self,
                  d:int, # token dimension
                  K:int, # number of heads (subspaces)

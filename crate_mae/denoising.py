@@ -1,5 +1,4 @@
-"""The score of a noisy mixture of subspace Gaussians, Tweedie's denoiser, and the sense in which one
-gradient step on the compression term $R^c$ is a projection of every token onto its own subspace.
+"""The score of a noisy mixture of subspace Gaussians, Tweedie's denoiser, and the sense in which one gradient step on the compression term $R^c$ is a projection of every token onto its own subspace.
 
 Docs: https://crate-mae.github.io/crate-mae/denoising.html.md"""
 
@@ -19,10 +18,13 @@ from .coding_rate import random_subspaces, sample_subspace_tokens, grad_Rc, proj
 # %% ../nbs/02_denoising.ipynb #01f460c9
 def _check_mixture_args(Z, U, sigma, pi):
     "Validate the arguments shared by the mixture functions; return the weights `pi` as a tensor."
-    if not torch.is_tensor(Z) or Z.ndim < 2: raise ValueError(f"Z must be a tensor of shape (..., d, N), got {getattr(Z, 'shape', type(Z))}")
-    if not torch.is_tensor(U) or U.ndim != 3: raise ValueError(f"U must be a tensor of shape (K, d, p), got {getattr(U, 'shape', type(U))}")
+    if not torch.is_tensor(Z) or Z.ndim < 2:
+        raise ValueError(f"Z must be a tensor of shape (..., d, N), got {getattr(Z, 'shape', type(Z))}")
+    if not torch.is_tensor(U) or U.ndim != 3:
+        raise ValueError(f"U must be a tensor of shape (K, d, p), got {getattr(U, 'shape', type(U))}")
     if Z.shape[-2] != U.shape[1]: raise ValueError(f"Z has token dimension d={Z.shape[-2]} but U has d={U.shape[1]}")
-    if not (isinstance(sigma, (int, float)) and sigma > 0): raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    if not (isinstance(sigma, (int, float)) and sigma > 0):
+        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
     K = U.shape[0]
     if pi is None: return torch.full((K,), 1. / K, dtype=Z.dtype, device=Z.device)
     pi = torch.as_tensor(pi, dtype=Z.dtype, device=Z.device)
@@ -77,7 +79,7 @@ def mixture_score(
     pi = _check_mixture_args(Z, U, sigma, pi)
     logjoint, Mc = _mixture_parts(Z, U, sigma, pi)
     gamma = torch.softmax(logjoint, dim=-2)                                   # (..., K, N)
-    shrunk = torch.einsum('kdp,...kpn,...kn->...dn', U.to(Z.dtype), Mc, gamma)            # sum_k gamma_k U_k M_k^{-1} U_k^T z
+    shrunk = torch.einsum('kdp,...kpn,...kn->...dn', U.to(Z.dtype), Mc, gamma)  # sum_k gamma_k U_k M_k^{-1} U_k^T z
     return -(Z - shrunk) / sigma**2
 
 # %% ../nbs/02_denoising.ipynb #0e17a147
@@ -87,8 +89,10 @@ def tweedie(
     sigma:float,         # noise level (sigma^2 = 2t in the paper's VE process), > 0
 )->torch.Tensor:         # posterior mean E[Z_clean | Z], same shape as Z
     "Tweedie's formula (A.33): E[z(0) | z(t)] = z(t) + 2t score = z + sigma^2 score."
-    if not (isinstance(sigma, (int, float)) and sigma > 0): raise ValueError(f"sigma must be a positive number, got {sigma!r}")
-    if score.shape != Z.shape: raise ValueError(f"score must have the shape of Z {tuple(Z.shape)}, got {tuple(score.shape)}")
+    if not (isinstance(sigma, (int, float)) and sigma > 0):
+        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    if score.shape != Z.shape:
+        raise ValueError(f"score must have the shape of Z {tuple(Z.shape)}, got {tuple(score.shape)}")
     return Z + sigma**2 * score
 
 # %% ../nbs/02_denoising.ipynb #150786c9
@@ -115,10 +119,12 @@ def compression_step(
     "One gradient-descent step on the compression term R^c (2.5), with the gradient (A.38)."
     if not (isinstance(eps, (int, float)) and eps > 0): raise ValueError(f"eps must be a positive number, got {eps!r}")
     if not torch.is_tensor(Z) or not torch.is_tensor(U) or Z.ndim < 2 or U.ndim != 3 or Z.shape[-2] != U.shape[1]:
-        raise ValueError(f"expected Z (..., d, N) and U (K, d, p) with the same d, got {tuple(getattr(Z, 'shape', ()))} and {tuple(getattr(U, 'shape', ()))}")
+        raise ValueError("expected Z (..., d, N) and U (K, d, p) with the same d, got "
+                         f"{tuple(getattr(Z, 'shape', ()))} and {tuple(getattr(U, 'shape', ()))}")
     N, p = Z.shape[-1], U.shape[-1]
     if eta is None: eta = N * eps**2 / p                                      # 1 / beta, beta = p / (N eps^2)
-    if not (isinstance(eta, (int, float)) and eta >= 0): raise ValueError(f"eta must be a non-negative number, got {eta!r}")
+    if not (isinstance(eta, (int, float)) and eta >= 0):
+        raise ValueError(f"eta must be a non-negative number, got {eta!r}")
     return Z - eta * grad_Rc(Z, U, eps)
 
 # %% ../nbs/02_denoising.ipynb #535b6535
@@ -129,16 +135,18 @@ def projection_residual(
     eps:float,           # quantization level epsilon, > 0
     eta:float=None,      # step size; None uses 1/beta = N eps^2 / p (Remark 4); 0 gives the no-step baseline
 )->torch.Tensor:         # ||Z - eta grad R^c(Z) - P_U(Z)||_F / ||Z||_F, shape (...)
-    "Relative Frobenius distance between a compression step and the projection of each token on its own subspace (Theorem 1)."
+    "Relative Frobenius distance between a compression step and each token's projection on its subspace (Theorem 1)."
     if not torch.is_tensor(s) or s.shape != Z.shape[:-2] + Z.shape[-1:]:
-        raise ValueError(f"s must be a tensor of memberships with shape {tuple(Z.shape[:-2] + Z.shape[-1:])}, got {tuple(getattr(s, 'shape', ()))}")
-    if s.min() < 0 or s.max() >= U.shape[0]: raise ValueError(f"memberships s must lie in [0, K={U.shape[0]}), got range [{s.min()}, {s.max()}]")
+        raise ValueError(f"s must be a tensor of memberships with shape {tuple(Z.shape[:-2] + Z.shape[-1:])}, got "
+                         f"{tuple(getattr(s, 'shape', ()))}")
+    if s.min() < 0 or s.max() >= U.shape[0]:
+        raise ValueError(f"memberships s must lie in [0, K={U.shape[0]}), got range [{s.min()}, {s.max()}]")
     E = compression_step(Z, U, eps, eta) - project_onto_subspaces(Z, U, s)
     return E.flatten(-2).norm(dim=-1) / Z.flatten(-2).norm(dim=-1)
 
 # %% ../nbs/02_denoising.ipynb #72bd995d
 ResidualSweep = namedtuple('ResidualSweep', 'table baseline sigmas epss')
-ResidualSweep.__doc__ = "Mean residuals `table` (len(sigmas), len(epss)), no-step residuals `baseline` (len(sigmas),) and the grid."
+ResidualSweep.__doc__ = "Residuals: mean `table` (len(sigmas), len(epss)), no-step `baseline` (len(sigmas),), grid."
 
 def residual_sweep(
     d:int, N:int, K:int, p:int,   # sizes: token dimension, number of tokens, subspaces, subspace dimension
@@ -149,17 +157,19 @@ def residual_sweep(
     coherence:float=0.,           # pairwise coherence of the random subspaces (see `random_subspaces`)
 )->ResidualSweep:                 # table (len(sigmas), len(epss)) of mean r, baseline (len(sigmas),) of mean r_0
     "Mean projection residual of a compression step over a grid of noise levels sigma and quantization levels eps."
-    if min(d, N, K, p, trials) < 1: raise ValueError(f"need positive sizes, got d={d} N={N} K={K} p={p} trials={trials}")
-    if any(x < 0 for x in sigmas) or any(e <= 0 for e in epss): raise ValueError(f"need sigmas >= 0 and epss > 0, got {sigmas} and {epss}")
-    g = torch.Generator().manual_seed(seed)
-    U = random_subspaces(d, K, p, coherence, generator=g)
+    if min(d, N, K, p, trials) < 1:
+        raise ValueError(f"need positive sizes, got d={d} N={N} K={K} p={p} trials={trials}")
+    if any(x < 0 for x in sigmas) or any(e <= 0 for e in epss):
+        raise ValueError(f"need sigmas >= 0 and epss > 0, got {sigmas} and {epss}")
+    gen = torch.Generator().manual_seed(seed)
+    U = random_subspaces(d, K, p, coherence, generator=gen)
     table = torch.zeros(len(sigmas), len(epss), dtype=torch.float64)
     baseline = torch.zeros(len(sigmas), dtype=torch.float64)
     for i, sigma in enumerate(sigmas):
         for _ in range(trials):   # one token set at a time keeps the (N, d, p) gather of the bases small
-            S = sample_subspace_tokens(N, d, K, p, sigma=float(sigma), U=U, generator=g)
-            PZ, nZ = project_onto_subspaces(S.Z, U, S.s), S.Z.norm()
-            baseline[i] += (S.Z - PZ).norm() / nZ / trials
+            sample = sample_subspace_tokens(N, d, K, p, sigma=float(sigma), U=U, generator=gen)
+            PZ, nZ = project_onto_subspaces(sample.Z, U, sample.s), sample.Z.norm()
+            baseline[i] += (sample.Z - PZ).norm() / nZ / trials
             for j, eps in enumerate(epss):
-                table[i, j] += (compression_step(S.Z, U, float(eps)) - PZ).norm() / nZ / trials
+                table[i, j] += (compression_step(sample.Z, U, float(eps)) - PZ).norm() / nZ / trials
     return ResidualSweep(table, baseline, tuple(sigmas), tuple(epss))

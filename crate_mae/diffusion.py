@@ -34,7 +34,7 @@ def rc_score(Z:Tensor, # tokens (..., d, N)
              t:float, # diffusion time t > 0, noise variance sigma^2 = 2t
              calibrated:bool=False, # also divide by beta = p/(N eps^2), the scale chapter 2 measures
             ) -> Tensor: # score estimate (..., d, N)
-    "Score stand-in $-\\nabla R^c(Z\\mid U)/\\sigma^2$ with $\\sigma^2 = 2t$ (A.235); `calibrated` divides by $\\beta$ as well."
+    "Score stand-in $-\\nabla R^c(Z\\mid U)/\\sigma^2$, $\\sigma^2 = 2t$ (A.235); `calibrated`: also over $\\beta$."
     t = _scalar(t, "t")
     s = -grad_Rc(Z, U, eps)/(2*t)                                      # (A.235)
     if calibrated: s = s*Z.shape[-1]*_scalar(eps, "eps")**2/U.shape[-1]   # times 1/beta = N eps^2 / p
@@ -43,14 +43,15 @@ def rc_score(Z:Tensor, # tokens (..., d, N)
 # %% ../nbs/03_diffusion.ipynb #e2d92eb7
 def _check_L(L):
     "Return `L` as an int; raise unless it is an integer >= 0."
-    if isinstance(L, bool) or not isinstance(L, numbers.Integral) or L < 0: raise ValueError(f"L must be an integer >= 0, got {L!r}")
+    if isinstance(L, bool) or not isinstance(L, numbers.Integral) or L < 0:
+        raise ValueError(f"L must be an integer >= 0, got {L!r}")
     return int(L)
 
 def time_grid(T:float, # final time T = t_{L+1} > 0
               kappa:float, # grid constant kappa > 0, (t_{l+1} - t_l)/(2 t_l) = kappa
               L:int, # number of steps (layers), L >= 0
              ) -> Tensor: # (L+1,) times t_1 < ... < t_{L+1} = T, float64
-    "Exponential grid $t_{\\ell+1} = (1+2\\kappa)t_\\ell$ (A.238)-(A.239), with the convention $t_{L+1} = T$, $t_1 = T/(1+2\\kappa)^L$."
+    "Exponential grid $t_{\\ell+1} = (1+2\\kappa)t_\\ell$ (A.238)-(A.239), $t_{L+1} = T$, $t_1 = T/(1+2\\kappa)^L$."
     T, kappa, L = _scalar(T, "T"), _scalar(kappa, "kappa"), _check_L(L)
     return T*(1 + 2*kappa)**torch.arange(-L, 1, dtype=torch.float64)   # t_l = T (1+2 kappa)^(l-1-L)
 
@@ -72,7 +73,7 @@ def compress_step(Z:Tensor, # tokens (..., d, N)
                   eps:float, # quantization precision epsilon > 0
                   kappa:float, # coefficient of grad Rc, > 0 (kappa / (1 + 2 kappa) for the exact Euler step of (2.11))
                  ) -> Tensor: # Z^{l+1}, same shape
-    "One compression (encoder-direction) step $Z^{\\ell+1} = Z^\\ell - \\kappa\\nabla R^c(Z^\\ell\\mid U^\\ell)$ (2.12), the discretized (2.11)."
+    "Compression step $Z^{\\ell+1} = Z^\\ell - \\kappa\\nabla R^c(Z^\\ell\\mid U^\\ell)$ (2.12), discretizing (2.11)."
     kappa = _check_kappa(kappa)
     return Z - kappa*grad_Rc(Z, U, eps)                               # (2.12)
 
@@ -81,19 +82,21 @@ def expand_step(Y:Tensor, # tokens (..., d, N)
                 eps:float, # quantization precision epsilon > 0
                 kappa:float, # coefficient of grad Rc, > 0 (the Euler step (A.237) of (2.15))
                ) -> Tensor: # Y^{l+1}, same shape
-    "One expansion (decoder-direction) step $Y^{\\ell+1} = Y^\\ell + \\kappa\\nabla R^c(Y^\\ell\\mid V^\\ell)$ (2.16), the discretized (2.15)."
+    "Expansion step $Y^{\\ell+1} = Y^\\ell + \\kappa\\nabla R^c(Y^\\ell\\mid V^\\ell)$ (2.16), the discretized (2.15)."
     kappa = _check_kappa(kappa)
     return Y + kappa*grad_Rc(Y, U, eps)                               # (2.16)
 
 # %% ../nbs/03_diffusion.ipynb #771abf44
 FlowResult = namedtuple("FlowResult", ["Z", "Rc", "dist", "signal"])
-FlowResult.__doc__ = "Final tokens `Z`, and per step (L+1, ...) `Rc`, mean distance `dist` and mean on-subspace norm `signal` (None without memberships)."
+FlowResult.__doc__ = ("Final tokens `Z`, and per step (L+1, ...) `Rc`, mean distance `dist` and mean on-subspace norm "
+                      "`signal` (None without memberships).")
 
 # %% ../nbs/03_diffusion.ipynb #ca2f3760
 def _bases_per_point(U, L):
     "A function l -> bases (K, d, p) at grid point l, from fixed (K, d, p) or per-point (L+1, K, d, p) bases."
     if isinstance(U, Tensor) and U.ndim == 4:
-        if U.shape[0] != L + 1: raise ValueError(f"time-dependent U must have shape (L+1={L+1}, K, d, p), got {tuple(U.shape)}")
+        if U.shape[0] != L + 1:
+            raise ValueError(f"time-dependent U must have shape (L+1={L+1}, K, d, p), got {tuple(U.shape)}")
         return lambda l: U[l]
     return lambda l: U
 
@@ -107,7 +110,8 @@ def _run_flow(Z, U, eps, kappa, L, s, sign):
         rcs.append(Rc(Z, Ul, eps))
         if s is not None:
             P = project_onto_subspaces(Z, Ul, s)
-            dists.append((Z - P).norm(dim=-2).mean(-1)); sigs.append(P.norm(dim=-2).mean(-1))
+            dists.append((Z - P).norm(dim=-2).mean(-1))
+            sigs.append(P.norm(dim=-2).mean(-1))
         if l < L: Z = Z + sign*kappa*grad_Rc(Z, Ul, eps)             # (2.12) / (2.16), bases of step l
     stack = lambda xs: torch.stack(xs) if xs else None
     return FlowResult(Z, stack(rcs), stack(dists), stack(sigs))
@@ -119,7 +123,7 @@ def compress_flow(Z:Tensor, # tokens (..., d, N)
                   L:int, # number of steps (encoder layers)
                   s:Tensor|None=None, # memberships (..., N), to measure distances; optional
                  ) -> FlowResult: # final Z and per-step Rc, dist, signal, each (L+1, ...)
-    "Run $L$ compression steps (2.12) $Z^{\\ell+1} = Z^\\ell - \\kappa\\nabla R^c(Z^\\ell\\mid U^\\ell)$ (the encoder direction, from $T$ down to $t_1$)."
+    "$L$ compression steps (2.12) with `compress_step`, from $T$ down to $t_1$ (the encoder direction)."
     return _run_flow(Z, U, eps, kappa, L, s, -1)
 
 def expand_flow(Y:Tensor, # tokens (..., d, N)
@@ -129,5 +133,5 @@ def expand_flow(Y:Tensor, # tokens (..., d, N)
                 L:int, # number of steps (decoder layers)
                 s:Tensor|None=None, # memberships (..., N), to measure distances; optional
                ) -> FlowResult: # final Y and per-step Rc, dist, signal, each (L+1, ...)
-    "Run $L$ expansion steps (2.16) $Y^{\\ell+1} = Y^\\ell + \\kappa\\nabla R^c(Y^\\ell\\mid V^\\ell)$ (the decoder direction, from $t_1$ up to $T$)."
+    "$L$ expansion steps (2.16) with `expand_step`, from $t_1$ up to $T$ (the decoder direction)."
     return _run_flow(Y, U, eps, kappa, L, s, +1)

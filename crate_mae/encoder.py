@@ -17,7 +17,7 @@ __all__ = ['CrateEncoderLayer']
 
 # %% ../nbs/06a_encoder.ipynb #1c631da6
 class CrateEncoderLayer(nn.Module):
-    "Encoder layer $f^\\ell$ (2.14)/(2.19), code form: $Z^{\\ell+1/2} = Z + \\mathrm{MSSA}(\\mathrm{LN}_1 Z)$, $Z^{\\ell+1} = \\mathrm{ISTA}(\\mathrm{LN}_2 Z^{\\ell+1/2})$."
+    "Encoder layer $f^\\ell$ (2.14)/(2.19), code form: a pre-norm MSSA residual step, then ISTA of $\\mathrm{LN}_2$."
     def __init__(self,
                  d:int, # token dimension
                  K:int, # number of heads (subspaces)

@@ -21,20 +21,27 @@ def _renderer(fig):
 
 def _boxes(ax, items, y=0., gap=0.35, pad=0.16, h=None, fontsize=8):
     "Draw labelled boxes left to right, each as wide as its text; returns their (x0, x1, y0, y1) in data units."
-    fig = ax.figure; r = _renderer(fig)
+    fig = ax.figure
+    r = _renderer(fig)
     inv = ax.transData.inverted()
     x, out = 0., []
     for title, sub, color in items:
         texts = [ax.text(0, 0, title, fontsize=fontsize + 1, weight="bold", ha="center", va="center"),
                  ax.text(0, 0, sub, fontsize=fontsize, ha="center", va="center")]
-        ws = []; hs = []
+        ws = []
+        hs = []
         for t in texts:
-            bb = t.get_window_extent(r); (x0, y0), (x1, y1) = inv.transform([(bb.x0, bb.y0), (bb.x1, bb.y1)])
-            ws.append(x1 - x0); hs.append(y1 - y0)
+            bb = t.get_window_extent(r)
+            (x0, y0), (x1, y1) = inv.transform([(bb.x0, bb.y0), (bb.x1, bb.y1)])
+            ws.append(x1 - x0)
+            hs.append(y1 - y0)
         w, hh = 1.15 * max(ws) + 2*pad, (h or sum(hs) + 3*pad)  # 15% slack: mathtext measures a little narrow
-        ax.add_patch(FancyBboxPatch((x, y), w, hh, boxstyle="round,pad=0.02,rounding_size=0.06", fc=color, ec="0.25", lw=1))
-        texts[0].set_position((x + w/2, y + hh - pad - hs[0]/2)); texts[1].set_position((x + w/2, y + pad + hs[1]/2))
-        out.append((x, x + w, y, y + hh)); x += w + gap
+        box = FancyBboxPatch((x, y), w, hh, boxstyle="round,pad=0.02,rounding_size=0.06", fc=color, ec="0.25", lw=1)
+        ax.add_patch(box)
+        texts[0].set_position((x + w/2, y + hh - pad - hs[0]/2))
+        texts[1].set_position((x + w/2, y + pad + hs[1]/2))
+        out.append((x, x + w, y, y + hh))
+        x += w + gap
     return out
 
 def _arrow(ax, a, b, label=None, **kw):
@@ -57,37 +64,50 @@ def pipeline_figure(image:str="image $X$\nB x 3 x H x W", # text of the first bo
     fig, ax = plt.subplots(figsize=(width, 2.4), dpi=80)
     span = 20.
     for _ in range(6):  # boxes are sized in data units from their text: refit until the axis spans what they need
-        ax.clear(); ax.set_xlim(-0.1, span); ax.set_ylim(-0.9, 1.3); ax.axis("off")
+        ax.clear()
+        ax.set_xlim(-0.1, span)
+        ax.set_ylim(-0.9, 1.3)
+        ax.axis("off")
         bx = _boxes(ax, stages, y=0., gap=0.45, pad=0.2)
         if abs(bx[-1][1] + 0.1 - span) < 0.05: break  # converges when the text fits the width; else widen the figure
         span = bx[-1][1] + 0.1
-    for (a0, a1, y0, y1), (b0, b1, _, _) in zip(bx, bx[1:]): _arrow(ax, (a1 + 0.03, (y0 + y1)/2), (b0 - 0.03, (y0 + y1)/2))
+    for (a0, a1, y0, y1), (b0, b1, _, _) in zip(bx, bx[1:]):
+        _arrow(ax, (a1 + 0.03, (y0 + y1)/2), (b0 - 0.03, (y0 + y1)/2))
     e, dcd = bx[2], bx[4]
     ax.annotate("", xy=((dcd[0] + dcd[1])/2, -0.15), xytext=((e[0] + e[1])/2, -0.15),
                 arrowprops=dict(arrowstyle="<->", lw=1, ls="--", color="0.4"))
-    ax.text((e[0] + e[1] + dcd[0] + dcd[1])/4, -0.3, "$g^{L-\\ell}$ undoes $f^\\ell$: two discretizations of one structured diffusion (2.11)/(2.15)",
+    ax.text((e[0] + e[1] + dcd[0] + dcd[1])/4, -0.3, "$g^{L-\\ell}$ undoes $f^\\ell$: two discretizations of one "
+                                                     "structured diffusion (2.11)/(2.15)",
             ha="center", va="top", fontsize=8, color="0.3")
-    ax.set_xlim(-0.1, bx[-1][1] + 0.1); ax.set_ylim(-0.75, max(b[3] for b in bx) + 0.15)
+    ax.set_xlim(-0.1, bx[-1][1] + 0.1)
+    ax.set_ylim(-0.75, max(b[3] for b in bx) + 0.15)
     ax.set_title("CRATE-MAE: masked completion by white-box compression and its structured inverse", fontsize=10)
     return fig
 
 # %% ../nbs/93_figures.ipynb #157ed02c
 def layer_figure():
-    "Figure 4: one encoder layer $f^\\ell$ and one decoder layer $g^\\ell$ as the code computes them, equation numbers on the arrows."
+    "Figure 4: an encoder layer $f^\\ell$ and a decoder layer $g^\\ell$ as the code computes them; equations on arrows."
     fig, axs = plt.subplots(2, 1, figsize=(10, 4.4), dpi=80)
     enc = [("$Z^\\ell$", "tokens", "#e6e6e6"), ("LN$_1$", "", "#fde9c9"), ("MSSA", "$U^\\ell$ (2.8)", "#cfe3f7"),
-           ("+", "residual", "#ffffff"), ("LN$_2$", "", "#fde9c9"), ("ISTA", "$D^\\ell$ (2.9)", "#cfe3f7"), ("$Z^{\\ell+1}$", "sparse, $\\geq 0$", "#e6e6e6")]
+           ("+", "residual", "#ffffff"), ("LN$_2$", "", "#fde9c9"), ("ISTA", "$D^\\ell$ (2.9)", "#cfe3f7"),
+           ("$Z^{\\ell+1}$", "sparse, $\\geq 0$", "#e6e6e6")]
     dec = [("$Y^\\ell$", "tokens", "#e6e6e6"), ("LN$_1$", "", "#fde9c9"), ("$E^\\ell$", "linear", "#d7efd0"),
-           ("LN$_2$", "", "#fde9c9"), ("MSSA", "$V^\\ell$ (2.8)", "#d7efd0"), ("$-$", "subtract", "#ffffff"), ("$Y^{\\ell+1}$", "", "#e6e6e6")]
+           ("LN$_2$", "", "#fde9c9"), ("MSSA", "$V^\\ell$ (2.8)", "#d7efd0"), ("$-$", "subtract", "#ffffff"),
+           ("$Y^{\\ell+1}$", "", "#e6e6e6")]
     labels_enc = [None, None, "add", "$Z^{\\ell+1/2}$ (2.14)", None, "(2.14)"]
     labels_dec = [None, None, "$Y^{\\ell+1/2}$ (2.17)", None, "subtract", "(2.17)"]
-    for ax, items, labels, title in [(axs[0], enc, labels_enc, "encoder layer $f^\\ell$: compress (2.12 as MSSA), then sparsify; (2.19) stacks L of them"),
-                                     (axs[1], dec, labels_dec, "decoder layer $g^\\ell$: undo sparsify ($E$), then undo compress (2.16 as $-$MSSA); (2.20) stacks L")]:
-        ax.axis("off"); ax.set_xlim(0, 14); ax.set_ylim(-0.55, 0.95)
+    for ax, items, labels, title in [(axs[0], enc, labels_enc, "encoder layer $f^\\ell$: compress (2.12 as MSSA), then "
+                                                               "sparsify; (2.19) stacks L of them"),
+                                     (axs[1], dec, labels_dec, "decoder layer $g^\\ell$: undo sparsify ($E$), then "
+                                                               "undo compress (2.16 as $-$MSSA); (2.20) stacks L")]:
+        ax.axis("off")
+        ax.set_xlim(0, 14)
+        ax.set_ylim(-0.55, 0.95)
         bx = _boxes(ax, items, y=0., gap=0.9, h=0.6)
         for (a0, a1, y0, y1), (b0, b1, _, _), lab in zip(bx, bx[1:], labels):
             _arrow(ax, (a1 + 0.03, 0.3), (b0 - 0.03, 0.3), lab)
-        ax.set_xlim(-0.1, bx[-1][1] + 0.1); ax.set_title(title, fontsize=9, loc="left")
+        ax.set_xlim(-0.1, bx[-1][1] + 0.1)
+        ax.set_title(title, fontsize=9, loc="left")
     # the skip connections: Z^l to the sum, Y^{l+1/2} to the subtraction
     for ax, src, dst in [(axs[0], 0, 3), (axs[1], 2, 5)]:
         b = [p for p in ax.patches]

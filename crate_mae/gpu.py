@@ -31,6 +31,20 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 def _sync(dev):
     if dev.type == "cuda": torch.cuda.synchronize(dev)
 
+def _timed_steps(step, warmup, steps, dev)->tuple:
+    "Run `warmup` untimed steps, then `steps` timed ones: (warm-up seconds, median ms per step)."
+    t0 = time.perf_counter()
+    for _ in range(warmup): step()
+    _sync(dev)
+    t_warm, times = time.perf_counter() - t0, []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        _sync(dev)
+        times.append(time.perf_counter() - t0)
+    return t_warm, statistics.median(times) * 1e3
+
+# %% ../nbs/14_gpu.ipynb #42474ab1
 def step_throughput(name:str,             # registered model name
                     batch:int=128,        # images per step
                     steps:int=20,         # timed steps (median)
@@ -54,7 +68,7 @@ def step_throughput(name:str,             # registered model name
     model = create_model(name, **overrides).to(dev).train()
     H, W = model.img_hw
     x = torch.randn(batch, model.in_chans, H, W, device=dev)
-    fl = analytic_flops(model, mask_ratio)["train_step"]
+    flops = analytic_flops(model, mask_ratio)["train_step"]
     fwd = model if mode is None else torch.compile(model, mode=None if mode == "default" else mode)
     graphs = mode in ("reduce-overhead", "max-autotune")   # the modes that replay CUDA graphs
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=fused)
@@ -62,21 +76,19 @@ def step_throughput(name:str,             # registered model name
         if graphs: torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             loss = fwd(x, mask_ratio)[0]
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
     if dev.type == "cuda": torch.cuda.reset_peak_memory_stats(dev)
-    t0 = time.perf_counter()
-    for _ in range(warmup): step()
-    _sync(dev); t_warm = time.perf_counter() - t0
-    ts = []
-    for _ in range(steps):
-        t0 = time.perf_counter(); step(); _sync(dev); ts.append(time.perf_counter() - t0)
-    ms = statistics.median(ts) * 1e3
-    if rate is None: rate = matmul_rate(torch.bfloat16 if amp else torch.float32, 8192 if dev.type == "cuda" else 1024, 5, dev.type)
-    return dict(model=name, device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", batch=batch,
-                compile=mode or False, fused=fused, params=param_counts(model)["all"], gflop_per_img=fl / 1e9, ms_per_step=ms,
-                img_per_s=batch / ms * 1e3, tflops=fl * batch / ms / 1e9, mfu=fl * batch / (ms / 1e3) / rate,
-                matmul_tflops=rate / 1e12, warmup_s=t_warm,
-                peak_mem_gib=torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None)
+    t_warm, ms = _timed_steps(step, warmup, steps, dev)
+    if rate is None:
+        rate = matmul_rate(torch.bfloat16 if amp else torch.float32, 8192 if dev.type == "cuda" else 1024, 5, dev.type)
+    cuda = dev.type == "cuda"
+    return dict(model=name, device=torch.cuda.get_device_name(dev) if cuda else "cpu", batch=batch,
+                compile=mode or False, fused=fused, params=param_counts(model)["all"], gflop_per_img=flops / 1e9,
+                ms_per_step=ms, img_per_s=batch / ms * 1e3, tflops=flops * batch / ms / 1e9,
+                mfu=flops * batch / (ms / 1e3) / rate, matmul_tflops=rate / 1e12, warmup_s=t_warm,
+                peak_mem_gib=torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else None)
 
 # %% ../nbs/14_gpu.ipynb #22f87f0e
 PACK_CODECS = {"webp": ("WEBP", "webp"), "jpeg": ("JPEG", "jpg")}  # codec: (Pillow format, Pillow feature)
@@ -85,9 +97,10 @@ _CHUNK = 1000  # images per decoding task
 
 def _encode(img, codec, quality):
     from PIL import Image
-    b = io.BytesIO()
-    Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(b, format=PACK_CODECS[codec][0], quality=quality)
-    return b.getvalue()
+    buffer = io.BytesIO()
+    image = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+    image.save(buffer, format=PACK_CODECS[codec][0], quality=quality)
+    return buffer.getvalue()
 
 def _decode_range(out, data, offsets, lo, hi):
     from PIL import Image
@@ -105,7 +118,8 @@ def _decode_all(data, offsets, shape, workers=None):
 
 def _classes_of(folder):
     if (folder/"meta.json").is_file(): return json.loads((folder/"meta.json").read_text()).get("classes")
-    if (folder/"classes.txt").is_file(): return [l.strip() for l in (folder/"classes.txt").read_text().splitlines() if l.strip()]
+    if (folder/"classes.txt").is_file():
+        return [line.strip() for line in (folder/"classes.txt").read_text().splitlines() if line.strip()]
     return None
 
 def roundtrip_error(a:np.ndarray, # uint8 images
@@ -118,6 +132,7 @@ def roundtrip_error(a:np.ndarray, # uint8 images
     return dict(mean_abs=float(np.abs(e).mean()), rmse=mse ** 0.5,
                 psnr_db=10 * math.log10(255 ** 2 / mse) if mse > 0 else float("inf"), max_abs=int(np.abs(e).max()))
 
+# %% ../nbs/14_gpu.ipynb #eac8a1b0
 def pack_images(src,               # an array-folder split, e.g. <root>/cifar10/train.npz
                 dst,               # the packed file to write, e.g. .carry/cifar10_train.webp90.npz
                 codec:str="webp",  # 'webp' or 'jpeg'
@@ -130,13 +145,16 @@ def pack_images(src,               # an array-folder split, e.g. <root>/cifar10/
     from crate_mae.data import read_arrays
     src, dst = Path(src), Path(dst)
     if codec not in PACK_CODECS: raise ValueError(f"codec must be one of {', '.join(PACK_CODECS)}, got {codec!r}")
-    if not (isinstance(quality, int) and 1 <= quality <= 100): raise ValueError(f"quality must be an integer in 1..100, got {quality!r}")
-    if not features.check(PACK_CODECS[codec][1]): raise ValueError(f"this Pillow cannot write {codec}; choose another codec")
+    if not (isinstance(quality, int) and 1 <= quality <= 100):
+        raise ValueError(f"quality must be an integer in 1..100, got {quality!r}")
+    if not features.check(PACK_CODECS[codec][1]):
+        raise ValueError(f"this Pillow cannot write {codec}; choose another codec")
     t0 = time.time()
     images, labels = read_arrays(src)
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as ex:
         blobs = list(ex.map(lambda im: _encode(im, codec, quality), images))
-    offsets = np.zeros(len(blobs) + 1, np.int64); offsets[1:] = np.cumsum([len(b) for b in blobs])
+    offsets = np.zeros(len(blobs) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in blobs])
     data = np.frombuffer(b"".join(blobs), np.uint8)
     meta = dict(format=PACK_FORMAT, name=src.parent.name, split=src.stem, codec=codec, quality=quality,
                 shape=list(images.shape), classes=_classes_of(src.parent), source_bytes=src.stat().st_size)
@@ -148,15 +166,19 @@ def pack_images(src,               # an array-folder split, e.g. <root>/cifar10/
     os.replace(tmp, dst)
     return dict(meta, path=str(dst), bytes=dst.stat().st_size, seconds=time.time() - t0)
 
+# %% ../nbs/14_gpu.ipynb #4bbde73d
 def read_packed(src, # a file written by `pack_images`
                )->tuple: # (encoded bytes uint8, offsets int64 (N+1,), labels int64 (N,), metadata dict)
     "The arrays and metadata of a packed file, checked."
     src = Path(src)
-    if not src.is_file(): raise FileNotFoundError(f"packed file {src} not found; write it with pack_images (python -m crate_mae.gpu pack)")
+    if not src.is_file():
+        raise FileNotFoundError(f"packed file {src} not found; write it with pack_images (python -m crate_mae.gpu "
+                                "pack)")
     try:
         with np.load(src, allow_pickle=False) as d:
             data, offsets, labels, meta = d["data"], d["offsets"], d["labels"], json.loads(d["meta"].tobytes().decode())
-    except Exception as e: raise ValueError(f"{src} is not a file written by pack_images ({type(e).__name__}: {e})") from None
+    except Exception as e:
+        raise ValueError(f"{src} is not a file written by pack_images ({type(e).__name__}: {e})") from None
     if meta.get("format") != PACK_FORMAT or len(offsets) != len(labels) + 1 or offsets[-1] != len(data):
         raise ValueError(f"{src} is not a complete file of format {PACK_FORMAT}; pack it again")
     return data, offsets, labels, meta
@@ -165,7 +187,7 @@ def unpack_images(src,              # a file written by `pack_images`
                   data_root,        # where <name>/<split>.npz goes
                   workers:int=None, # decoding threads (default: up to 8)
                  )->Path:           # the array-folder split written
-    "Decode a packed file into an array folder, `<data_root>/<name>/<split>.npz`, with its classes and the packing record."
+    "Decode a packed file into an array folder `<data_root>/<name>/<split>.npz`, with its classes and packing record."
     from crate_mae.data import write_arrays
     data, offsets, labels, meta = read_packed(src)
     images = _decode_all(data, offsets, meta["shape"], workers)
@@ -191,7 +213,7 @@ MFU_VARIANTS = (  # part 3, in order: cheap and informative first, long compiles
 
 @dataclass
 class SessionPlan:
-    "What one prepared GPU session runs (the book's model, the Tables 5/6 sweep, MFU variants) and its time budgets in seconds."
+    "What one prepared GPU session runs (the book's model, the Tables 5/6 sweep, MFU variants) and its time budgets."
     dataset: str = "cifar10"            # array-folder dataset of parts 1 and 2
     model: str = "crate_mae_cifar"      # registered model of parts 1 and 2
     recipe: str = "cpu"                 # training recipe (chapter 9): the CPU study's
@@ -224,10 +246,11 @@ class SessionPlan:
 
 PLANS = {
     "h200": SessionPlan(),
-    "tiny": SessionPlan(model="crate_mae_nano", batch_size=16, amp="none", model_seconds=1.5, log_every=2, ckpt_every=50,
-                        sweep_seconds=0.5, mfu_model="crate_mae_nano", mfu_variants=(dict(name="eager_b4", batch=4, compile=False),),
-                        mfu_steps=2, mfu_warmup=1, mfu_amp=False, warm_compile=False, mfu_reserve=0., min_start=1.,
-                        deadline=240., device="cpu", threads=1),
+    "tiny": SessionPlan(model="crate_mae_nano", batch_size=16, amp="none", model_seconds=1.5, log_every=2,
+                        ckpt_every=50, sweep_seconds=0.5, mfu_model="crate_mae_nano",
+                        mfu_variants=(dict(name="eager_b4", batch=4, compile=False),), mfu_steps=2, mfu_warmup=1,
+                        mfu_amp=False, warm_compile=False, mfu_reserve=0., min_start=1., deadline=240., device="cpu",
+                        threads=1),
 }
 
 # %% ../nbs/14_gpu.ipynb #d5a54dda
@@ -239,11 +262,13 @@ def sweep_runs(masks=(0.25, 0.5, 0.75, 0.9), # Table 5's mask ratios
     m0, l0 = base
     if any(not 0 < m < 1 for m in masks): raise ValueError(f"mask ratios must be in (0, 1), got {masks}")
     if any(not l >= 0 for l in lams): raise ValueError(f"lambdas must be >= 0, got {lams}")
-    if m0 not in masks or l0 not in lams: raise ValueError(f"the base run {base} must be in both sweeps: masks {masks}, lambdas {lams}")
-    a = [dict(mask_ratio=m, lam=l0, tables="5") for m in masks if m != m0]
-    b = [dict(mask_ratio=m0, lam=l, tables="6") for l in lams if l != l0]
-    runs = [dict(mask_ratio=m0, lam=l0, tables="5,6")] + [r for pair in zip_longest(a, b) for r in pair if r]
-    return [dict(name=f"mask{r['mask_ratio']:g}_lam{r['lam']:g}", **r) for r in runs]
+    if m0 not in masks or l0 not in lams:
+        raise ValueError(f"the base run {base} must be in both sweeps: masks {masks}, lambdas {lams}")
+    table5 = [dict(mask_ratio=m, lam=l0, tables="5") for m in masks if m != m0]
+    table6 = [dict(mask_ratio=m0, lam=l, tables="6") for l in lams if l != l0]
+    interleaved = [run for pair in zip_longest(table5, table6) for run in pair if run]
+    runs = [dict(mask_ratio=m0, lam=l0, tables="5,6")] + interleaved
+    return [dict(name=f"mask{run['mask_ratio']:g}_lam{run['lam']:g}", **run) for run in runs]
 
 def check_plan(plan:SessionPlan, # the plan
               )->SessionPlan:    # the same plan
@@ -253,28 +278,35 @@ def check_plan(plan:SessionPlan, # the plan
     for k in ("model_seconds", "sweep_seconds", "deadline", "variant_seconds"):
         if not getattr(plan, k) > 0: raise ValueError(f"{k} must be positive, got {getattr(plan, k)}")
     for k in ("batch_size", "log_every", "ckpt_every", "bundle_files", "mfu_steps"):
-        if not (isinstance(getattr(plan, k), int) and getattr(plan, k) >= 1): raise ValueError(f"{k} must be an integer >= 1, got {getattr(plan, k)}")
-    if plan.sweep_steps is not None and not plan.sweep_steps >= 1: raise ValueError(f"sweep_steps must be >= 1, got {plan.sweep_steps}")
+        if not (isinstance(getattr(plan, k), int) and getattr(plan, k) >= 1):
+            raise ValueError(f"{k} must be an integer >= 1, got {getattr(plan, k)}")
+    if plan.sweep_steps is not None and not plan.sweep_steps >= 1:
+        raise ValueError(f"sweep_steps must be >= 1, got {plan.sweep_steps}")
     bundle_layout(plan)
     names = [v.get("name") for v in plan.mfu_variants]
-    if None in names or len(set(names)) != len(names): raise ValueError(f"every MFU variant needs a distinct name, got {names}")
+    if None in names or len(set(names)) != len(names):
+        raise ValueError(f"every MFU variant needs a distinct name, got {names}")
     for v in plan.mfu_variants:
-        c = v.get("compile", False)
-        if c not in (False, True) and c not in COMPILE_MODES: raise ValueError(f"variant {v['name']}: compile must be False, True or one of {COMPILE_MODES}, got {c!r}")
-        if not (isinstance(v.get("batch"), int) and v["batch"] >= 1): raise ValueError(f"variant {v['name']}: batch must be an integer >= 1")
+        cfg = v.get("compile", False)
+        if cfg not in (False, True) and cfg not in COMPILE_MODES:
+            raise ValueError(f"variant {v['name']}: compile must be False, True or one of {COMPILE_MODES}, got {cfg!r}")
+        if not (isinstance(v.get("batch"), int) and v["batch"] >= 1):
+            raise ValueError(f"variant {v['name']}: batch must be an integer >= 1")
     return plan
 
 FILE_LIMIT = 15.75 * 2**20  # bytes: a returned file's limit (16 MiB), less room for the metadata
 
+# %% ../nbs/14_gpu.ipynb #099d15f3
 def bundle_layout(plan:SessionPlan, # the session's plan
                  )->tuple:          # (runs per file, dtype)
-    "How the sweep's weights are split over `plan.bundle_files` files: float32 when that fits `FILE_LIMIT`, else float16."
+    "How the sweep's weights are split over `plan.bundle_files` files: float32 if that fits `FILE_LIMIT`, else float16."
     n = len(sweep_runs(plan.sweep_masks, plan.sweep_lams, plan.sweep_base))
     per = math.ceil(n / plan.bundle_files)
     nbytes = sum(v.numel() * 4 for v in create_model(plan.model, lam=plan.sweep_base[1]).state_dict().values())
     for dtype, size in ((torch.float32, 1.), (torch.float16, 0.5)):
         if per * nbytes * size <= FILE_LIMIT: return per, dtype
-    raise ValueError(f"{n} runs of {plan.model} ({nbytes / 2**20:.1f} MiB each in float32) do not fit {plan.bundle_files} "
+    raise ValueError(f"{n} runs of {plan.model} ({nbytes / 2**20:.1f} MiB each in float32) do not fit "
+                     f"{plan.bundle_files} "
                      f"files of {FILE_LIMIT / 2**20:.1f} MiB even in float16: raise bundle_files or run fewer")
 
 def plan_table(plan:SessionPlan=None, # default: `PLANS["h200"]`
@@ -286,22 +318,31 @@ def plan_table(plan:SessionPlan=None, # default: `PLANS["h200"]`
     runs = sweep_runs(p.sweep_masks, p.sweep_lams, p.sweep_base)
     t1, t2 = p.model_seconds + 20, len(runs) * ((p.sweep_seconds if p.sweep_steps is None else 0) + 5)
     rows = [("start", "install the carried wheels, unpack the training set", 15),
-            ("1 model", f"`{p.model}` on all of `{p.dataset}`: {p.model_seconds:.0f} s of training, batch {p.batch_size}, "
+            ("1 model", f"`{p.model}` on all of `{p.dataset}`: {p.model_seconds:.0f} s of training, batch "
+                        f"{p.batch_size}, "
                         f"recipe `{p.recipe}`, peak lr {lr:.1e}, {p.amp}{', compiled' if p.compile else ''}", t1),
-            ("2 sweep", f"{len(runs)} runs of `{p.model}` ({', '.join(r['name'] for r in runs)}), each as many steps as the "
-                        f"first does in {p.sweep_seconds:g} s" if p.sweep_steps is None else f"{len(runs)} runs of {p.sweep_steps} steps", t2),
-            ("3 mfu", f"`{p.mfu_model}`, {len(p.mfu_variants)} variants ({', '.join(v['name'] for v in p.mfu_variants)}) "
+            ("2 sweep", f"{len(runs)} runs of `{p.model}` ({', '.join(r['name'] for r in runs)}), each as many steps "
+                        "as the "
+                        f"first does in {p.sweep_seconds:g} "
+                        "s" if p.sweep_steps is None else f"{len(runs)} runs of {p.sweep_steps} steps", t2),
+            ("3 mfu", f"`{p.mfu_model}`, {len(p.mfu_variants)} variants "
+                      f"({', '.join(v['name'] for v in p.mfu_variants)}) "
                       f"while time is left", max(0, p.deadline - 15 - t1 - t2))]
-    return "\n".join(["| part | what | planned s |", "|---|---|---|"] + [f"| {a} | {b} | {c:.0f} |" for a, b, c in rows]
+    table = [f"| {part} | {what} | {seconds:.0f} |" for part, what, seconds in rows]
+    return "\n".join(["| part | what | planned s |", "|---|---|---|"] + table
                      + [f"| | stop everything at | {p.deadline:.0f} |"])
 
 # %% ../nbs/14_gpu.ipynb #d437900b
 BUNDLE_FORMAT = "crate_mae.bundle/1"
 
 def _atomic(path, write):
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try: write(tmp); os.chmod(tmp, 0o644); os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
     return path
@@ -309,11 +350,12 @@ def _atomic(path, write):
 def _write_json(path, obj): return _atomic(path, lambda t: t.write_text(json.dumps(obj, indent=1, default=str)))
 def _copy(src, dst): return _atomic(dst, lambda t: shutil.copyfile(src, t))
 
+# %% ../nbs/14_gpu.ipynb #78c677ef
 def bundle_weights(models:dict,              # {run name: crate_mae model}
                    path,                     # the safetensors file to write
                    dtype=torch.float16,      # floating tensors are stored in this dtype
                   )->Path:                   # `path`
-    "Several models' weights in one safetensors file: keys `<run>/<tensor>`, each model's class, name and configuration in the metadata."
+    "Several models' weights in one safetensors file: keys `<run>/<tensor>`; classes, names, configs in the metadata."
     from safetensors.torch import save_file
     if not models: raise ValueError("no models to bundle")
     tensors, runs = {}, {}
@@ -330,7 +372,7 @@ def bundle_weights(models:dict,              # {run name: crate_mae model}
 def unbundle_weights(path,    # a file written by `bundle_weights`
                      folder,  # where <run>.safetensors go
                     )->dict:  # {run name: weights file}
-    "Split a `bundle_weights` file into one float32 weights file per run, each readable by `crate_mae.model.load_weights`."
+    "Split a `bundle_weights` file into one float32 weights file per run, each readable by `load_weights`."
     from safetensors import safe_open
     from safetensors.torch import save_file
     with safe_open(str(path), framework="pt") as f:
@@ -339,9 +381,11 @@ def unbundle_weights(path,    # a file written by `bundle_weights`
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     out = {}
     for run, info in json.loads(meta["runs"]).items():
-        sd = {k[len(run) + 1:]: (v.float() if v.is_floating_point() else v) for k, v in tensors.items() if k.startswith(run + "/")}
-        m = dict(format="crate_mae", arch=info["arch"], name=info["name"], config=json.dumps(info["config"]))
-        out[run] = _atomic(Path(folder)/f"{run}.safetensors", lambda t: save_file(sd, str(t), metadata=m))
+        prefix = run + "/"
+        sd = {k[len(prefix):]: (v.float() if v.is_floating_point() else v)
+              for k, v in tensors.items() if k.startswith(prefix)}
+        meta = dict(format="crate_mae", arch=info["arch"], name=info["name"], config=json.dumps(info["config"]))
+        out[run] = _atomic(Path(folder)/f"{run}.safetensors", lambda tmp: save_file(sd, str(tmp), metadata=meta))
     return out
 
 # %% ../nbs/14_gpu.ipynb #439d2940
@@ -359,36 +403,43 @@ class _Log:
 def _device_info():
     if shutil.which("nvidia-smi"):
         try:
-            r = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                               capture_output=True, text=True, timeout=30)
-            if r.returncode == 0 and r.stdout.strip(): return r.stdout.strip().splitlines()[0]
+            query = ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"]
+            proc = subprocess.run(query, capture_output=True, text=True, timeout=30)
+            if proc.returncode == 0 and proc.stdout.strip(): return proc.stdout.strip().splitlines()[0]
         except (OSError, subprocess.SubprocessError): pass
     from crate_mae.train import cpu_name
     return f"cpu: {cpu_name()}"
 
 def _child_env():
+    "The environment of a session's child: this package first on the path, Inductor's caches on."
     root = str(Path(crate_mae.__file__).resolve().parents[1])
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    env.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1"); env.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
+    env.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+    env.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
     return env
 
+# %% ../nbs/14_gpu.ipynb #348317fe
 def _spawn(work, name, arg=None, nice=0):
     "Start `python -m crate_mae.gpu _part name ctx [arg]` in its own process group, its output to <work>/logs."
     log = open(Path(work)/"logs"/f"{name}{'' if arg is None else '_' + str(arg)}.log", "w")
-    cmd = [sys.executable, "-m", "crate_mae.gpu", "_part", name, str(Path(work)/"ctx.json")] + ([] if arg is None else [str(arg)])
-    p = subprocess.Popen(cmd, env=_child_env(), stdout=log, stderr=subprocess.STDOUT, process_group=0)
+    cmd = [sys.executable, "-m", "crate_mae.gpu", "_part", name, str(Path(work)/"ctx.json")]
+    if arg is not None: cmd.append(str(arg))
+    child = subprocess.Popen(cmd, env=_child_env(), stdout=log, stderr=subprocess.STDOUT, process_group=0)
     log.close()
     if nice:
-        try: os.setpriority(os.PRIO_PROCESS, p.pid, nice)
+        try: os.setpriority(os.PRIO_PROCESS, child.pid, nice)
         except OSError: pass
-    return p
+    return child
 
 def _kill(p):
     "Stop a child and its process group: SIGTERM, then SIGKILL."
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try: os.killpg(p.pid, sig)
         except (ProcessLookupError, PermissionError): return p.wait()
-        try: p.wait(timeout=10); break
+        try:
+            p.wait(timeout=10)
+            break
         except subprocess.TimeoutExpired: pass
     try: os.killpg(p.pid, signal.SIGKILL)   # stragglers of the group (compile workers)
     except (ProcessLookupError, PermissionError): pass
@@ -396,9 +447,14 @@ def _kill(p):
 
 def _run_child(work, log, name, timeout, arg=None):
     "Run one child to its end or until `timeout` seconds; its status, seconds, result or error."
-    t0 = time.time(); p = _spawn(work, name, arg)
-    try: p.wait(timeout=max(0., timeout)); cut = False
-    except subprocess.TimeoutExpired: _kill(p); cut = True
+    t0 = time.time()
+    p = _spawn(work, name, arg)
+    try:
+        p.wait(timeout=max(0., timeout))
+        cut = False
+    except subprocess.TimeoutExpired:
+        _kill(p)
+        cut = True
     tag = f"{name}{'' if arg is None else '_' + str(arg)}"
     res_path = Path(work)/"results"/f"{tag}.json"
     res = json.loads(res_path.read_text()) if res_path.is_file() else {}
@@ -408,13 +464,14 @@ def _run_child(work, log, name, timeout, arg=None):
     else: d["status"] = f"failed: {res.get('error') or f'exit status {p.returncode}'}"
     if "result" in res: d["result"] = res["result"]
     text = (Path(work)/"logs"/f"{tag}.log").read_text(errors="replace").splitlines()
-    other = [l for l in text if not _LOGLINE.match(l)][-60:]   # the child's own log lines are in session.log already
+    other = [line for line in text if not _LOGLINE.match(line)][-60:]   # its `_Log` lines are in session.log already
     if other:
-        with open(log.path, "a") as f: f.write("".join(f"    {tag}| {l}\n" for l in other))
+        with open(log.path, "a") as f: f.write("".join(f"    {tag}| {line}\n" for line in other))
     if d["status"] != "done": print("\n".join(text[-25:]), flush=True)
     log(f"{tag}: {d['status']} ({d['seconds']:.0f} s)")
     return d
 
+# %% ../nbs/14_gpu.ipynb #8fd7dd36
 def _salvage_model(work, out, log):
     "Save the book's model from the newest checkpoint of a part 1 that did not finish."
     from crate_mae.evaluate import load_model
@@ -422,14 +479,85 @@ def _salvage_model(work, out, log):
     from crate_mae.train import load_checkpoint
     cks = sorted(Path(work).glob("model*/checkpoint.pt"), key=lambda p: p.stat().st_mtime)
     if not cks: return None
-    ck = cks[-1]; step = load_checkpoint(ck)["position"]["global_step"]
-    m, _ = load_model(ck)
-    _atomic(Path(out)/"model"/"final.safetensors", lambda t: save_weights(m, t))
+    ckpt = cks[-1]
+    step = load_checkpoint(ckpt)["position"]["global_step"]
+    model, _ = load_model(ckpt)
+    _atomic(Path(out)/"model"/"final.safetensors", lambda t: save_weights(model, t))
     for f in ("metrics.jsonl", "config.json"):
-        if (ck.parent/f).is_file(): _copy(ck.parent/f, Path(out)/"model"/f)
-    log(f"model: saved from {ck} (step {step})")
-    return dict(from_checkpoint=str(ck), step=step)
+        if (ckpt.parent/f).is_file(): _copy(ckpt.parent/f, Path(out)/"model"/f)
+    log(f"model: saved from {ckpt} (step {step})")
+    return dict(from_checkpoint=str(ckpt), step=step)
 
+def _session_open(out, work, plan, parts)->tuple:
+    "The session's start time, folders, log and record (what session.json holds)."
+    t0 = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(work) if work is not None else Path(tempfile.mkdtemp(prefix="crate_mae_session_"))
+    for sub in ("logs", "results"): (work/sub).mkdir(parents=True, exist_ok=True)
+    record = dict(started=_now(), device=_device_info(), torch=torch.__version__, crate_mae=crate_mae.__version__,
+                  python=platform.python_version(), command=" ".join(sys.argv), plan=asdict(plan),
+                  parts={p: dict(status="not asked" if p not in parts else "waiting") for p in PARTS})
+    return t0, out, work, _Log(out, t0), record
+
+def _session_unpack(packed, work, record, save, log):
+    "Decode the packed training set into the work folder; its data root."
+    t1 = time.time()
+    data_root = work/"data"
+    path = unpack_images(packed, data_root)
+    record["unpack"] = dict(packed=str(packed), to=str(path), seconds=round(time.time() - t1, 1))
+    save()
+    log(f"unpacked {packed} into {path} ({record['unpack']['seconds']:.0f} s)")
+    return data_root
+
+# %% ../nbs/14_gpu.ipynb #ab23df4c
+def _session_train(parts, plan, work, out, record, save, log, left):
+    "Parts 1 and 2, each a child process cut at its share of the time left; a cut part 1 keeps its last weights."
+    for part in ("model", "sweep"):
+        if part not in parts: continue
+        if left() < plan.min_start:
+            record["parts"][part] = dict(status="skipped: no time left")
+            save()
+            continue
+        record["parts"][part]["status"] = "running"
+        save()
+        cap = left() if part == "model" else left() - plan.mfu_reserve + 15
+        done = record["parts"][part] = _run_child(work, log, part, min(left(), cap))
+        if part == "model" and done["status"] != "done":
+            try: done["salvaged"] = _salvage_model(work, out, log)
+            except Exception as e: log(f"model: nothing salvaged ({type(e).__name__}: {e})")
+        runs_file = out/"sweep"/"runs.jsonl"
+        if part == "sweep" and runs_file.is_file():
+            done["runs"] = [json.loads(line)["name"] for line in runs_file.read_text().splitlines() if line.strip()]
+        save()
+
+def _session_warm_end(warm, work, record, log):
+    "Stop the background compilation and record what it compiled."
+    state = "finished" if warm.poll() is not None else "stopped"
+    _kill(warm)
+    lines = (work/"logs"/"warm.log").read_text(errors="replace").splitlines()
+    record["warm"] = dict(status=state, compiled=[json.loads(line) for line in lines if line.startswith("{")])
+    compiled = [d["name"] for d in record["warm"]["compiled"] if "error" not in d]
+    log(f"warm: {state}; compiled {', '.join(compiled) or 'nothing'}")
+
+def _session_mfu(plan, work, record, save, log, left):
+    "Part 3: each MFU variant in a child of its own, as long as time is left."
+    mfu = record["parts"]["mfu"] = dict(status="running", rows=[], skipped=[])
+    save()
+    for i, variant in enumerate(plan.mfu_variants):
+        if left() < plan.min_start:
+            mfu["skipped"].append(variant["name"])
+            continue
+        done = _run_child(work, log, "variant", min(left(), plan.variant_seconds), arg=i)
+        mfu["rows"].append(dict(done.pop("result", {}), name=variant["name"], variant=variant, status=done["status"],
+                                seconds=done["seconds"]))
+        save()
+    ok = sum(r["status"] == "done" for r in mfu["rows"])
+    mfu["seconds"] = round(sum(r["seconds"] for r in mfu["rows"]), 1)
+    skipped = f", {len(mfu['skipped'])} skipped (no time left)" if mfu["skipped"] else ""
+    mfu["status"] = f"done: {ok} of {len(plan.mfu_variants)} variants measured{skipped}"
+
+# %% ../nbs/14_gpu.ipynb #4124f0b5
 def session(out,                  # results folder ($OUT on the device)
             plan:SessionPlan=None,# default: `PLANS["h200"]`
             data_root=None,       # an array folder holding <dataset>/train.npz (or give `packed`)
@@ -437,62 +565,35 @@ def session(out,                  # results folder ($OUT on the device)
             parts=PARTS,          # which of 'model', 'sweep', 'mfu' to run
             work=None,            # scratch folder for runs, checkpoints and logs (default: a new temporary one)
            )->dict:               # what session.json holds
-    "Run a prepared GPU session: the book's model, the Tables 5/6 sweep and the MFU variants, each writing its results under `out` when it ends."
+    "Run a prepared GPU session (the book's model, the Tables 5/6 sweep, the MFU variants), saving each part's results."
     plan = check_plan(plan or PLANS["h200"])
     parts = tuple(parts)
     if not parts or set(parts) - set(PARTS): raise ValueError(f"parts must be among {PARTS}, got {parts}")
     if packed is None and data_root is None and {"model", "sweep"} & set(parts):
-        raise ValueError("parts 'model' and 'sweep' need data: give packed= (a pack_images file) or data_root= (an array folder)")
-    t0 = time.time(); deadline = t0 + plan.deadline
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    work = Path(work) if work is not None else Path(tempfile.mkdtemp(prefix="crate_mae_session_"))
-    for d in ("logs", "results"): (work/d).mkdir(parents=True, exist_ok=True)
-    log = _Log(out, t0)
-    S = dict(started=_now(), device=_device_info(), torch=torch.__version__, crate_mae=crate_mae.__version__,
-             python=platform.python_version(), command=" ".join(sys.argv), plan=asdict(plan),
-             parts={p: dict(status="not asked" if p not in parts else "waiting") for p in PARTS})
-    save = lambda: _write_json(out/"session.json", S)
-    save(); log(f"session on {S['device']} | torch {S['torch']} | parts {', '.join(parts)} | deadline {plan.deadline:.0f} s")
-    if packed is not None:
-        t1 = time.time(); data_root = work/"data"
-        p = unpack_images(packed, data_root)
-        S["unpack"] = dict(packed=str(packed), to=str(p), seconds=round(time.time() - t1, 1)); save()
-        log(f"unpacked {packed} into {p} ({S['unpack']['seconds']:.0f} s)")
+        raise ValueError("parts 'model' and 'sweep' need data: give packed= (a pack_images file) or data_root= (an "
+                         "array folder)")
+    t0, out, work, log, record = _session_open(out, work, plan, parts)
+    deadline = t0 + plan.deadline
+    left = lambda: deadline - time.time()
+    save = lambda: _write_json(out/"session.json", record)
+    save()
+    log(f"session on {record['device']} | torch {record['torch']} | parts {', '.join(parts)} | "
+        f"deadline {plan.deadline:.0f} s")
+    if packed is not None: data_root = _session_unpack(packed, work, record, save, log)
     _write_json(work/"ctx.json", dict(plan=asdict(plan), data_root=None if data_root is None else str(data_root),
                                       out=str(out), work=str(work), t0=t0, deadline=deadline))
     warm = None
     if "mfu" in parts and plan.warm_compile and any(v.get("compile") for v in plan.mfu_variants):
-        warm = _spawn(work, "warm", nice=10); log("warm: compiling part 3's variants in the background (nice 10)")
-    left = lambda: deadline - time.time()
-    for part in ("model", "sweep"):
-        if part not in parts: continue
-        if left() < plan.min_start: S["parts"][part] = dict(status="skipped: no time left"); save(); continue
-        S["parts"][part]["status"] = "running"; save()
-        cap = left() if part == "model" else left() - plan.mfu_reserve + 15
-        S["parts"][part] = _run_child(work, log, part, min(left(), cap))
-        if part == "model" and S["parts"][part]["status"] != "done":
-            try: S["parts"][part]["salvaged"] = _salvage_model(work, out, log)
-            except Exception as e: log(f"model: nothing salvaged ({type(e).__name__}: {e})")
-        if part == "sweep" and (out/"sweep"/"runs.jsonl").is_file():
-            S["parts"][part]["runs"] = [json.loads(l)["name"] for l in (out/"sweep"/"runs.jsonl").read_text().splitlines() if l.strip()]
-        save()
-    if warm is not None:
-        state = "finished" if warm.poll() is not None else "stopped"; _kill(warm)
-        lines = (work/"logs"/"warm.log").read_text(errors="replace").splitlines()
-        S["warm"] = dict(status=state, compiled=[json.loads(l) for l in lines if l.startswith("{")])
-        log(f"warm: {state}; compiled {', '.join(d['name'] for d in S['warm']['compiled'] if 'error' not in d) or 'nothing'}")
-    if "mfu" in parts:
-        M = S["parts"]["mfu"] = dict(status="running", rows=[], skipped=[]); save()
-        for i, v in enumerate(plan.mfu_variants):
-            if left() < plan.min_start: M["skipped"].append(v["name"]); continue
-            d = _run_child(work, log, "variant", min(left(), plan.variant_seconds), arg=i)
-            M["rows"].append(dict(d.pop("result", {}), name=v["name"], variant=v, status=d["status"], seconds=d["seconds"]))
-            save()
-        ok, M["seconds"] = sum(r["status"] == "done" for r in M["rows"]), round(sum(r["seconds"] for r in M["rows"]), 1)
-        M["status"] = f"done: {ok} of {len(plan.mfu_variants)} variants measured" + (f", {len(M['skipped'])} skipped (no time left)" if M["skipped"] else "")
-    S["finished"], S["seconds"] = _now(), round(time.time() - t0, 1)
-    save(); log(f"session done in {S['seconds']:.0f} s: " + "; ".join(f"{p} {S['parts'][p]['status']}" for p in PARTS))
-    return S
+        warm = _spawn(work, "warm", nice=10)
+        log("warm: compiling part 3's variants in the background (nice 10)")
+    _session_train(parts, plan, work, out, record, save, log, left)
+    if warm is not None: _session_warm_end(warm, work, record, log)
+    if "mfu" in parts: _session_mfu(plan, work, record, save, log, left)
+    record["finished"], record["seconds"] = _now(), round(time.time() - t0, 1)
+    save()
+    statuses = "; ".join(f"{p} {record['parts'][p]['status']}" for p in PARTS)
+    log(f"session done in {record['seconds']:.0f} s: {statuses}")
+    return record
 
 # %% ../nbs/14_gpu.ipynb #7e7f89fd
 def _fault(): return os.environ.get("CRATE_MAE_SESSION_FAULT", "")
@@ -512,70 +613,83 @@ def _part_model(ctx, plan, log):
     log(f"{plan.model} on {len(ds):,} {plan.dataset} images, {plan.model_seconds:.0f} s, batch {plan.batch_size}")
     blr, comp, attempts, res = plan.blr, plan.compile, [], None
     for i in range(3):
-        budget = plan.model_seconds - sum(a["seconds"] for a in attempts)
+        budget = plan.model_seconds - sum(attempt["seconds"] for attempt in attempts)
         if i and budget < plan.model_seconds / 4: break
         cfg = _train_cfg(ctx, plan, time_budget=budget, out=str(Path(ctx["work"])/f"model{i}"))
         cfg.blr, cfg.compile = blr, comp
         t1 = time.time()
-        try: res = T.train(cfg, dataset=ds); break
+        try:
+            res = T.train(cfg, dataset=ds)
+            break
         except T.NonFiniteLoss as e:
             attempts.append(dict(blr=blr, compile=comp, error=str(e).split(";")[0], seconds=time.time() - t1))
             blr = (blr if blr is not None else T.get_recipe(plan.recipe).blr) / 2
             log(f"loss not finite; again at half the base lr ({blr:.2e}) for the time left")
         except Exception as e:
             if not comp: raise
-            attempts.append(dict(blr=blr, compile=comp, error=f"{type(e).__name__}: {e}"[:300], seconds=time.time() - t1))
-            comp = False; log(f"compiled run failed ({type(e).__name__}); again without torch.compile")
+            attempts.append(dict(blr=blr, compile=comp, error=f"{type(e).__name__}: "
+                                                              f"{e}"[:300], seconds=time.time() - t1))
+            comp = False
+            log(f"compiled run failed ({type(e).__name__}); again without torch.compile")
     if res is None: raise RuntimeError(f"no attempt finished: {attempts}")
     run, dst = Path(res["out"]), Path(ctx["out"])/"model"
-    for f in ("final.safetensors", "metrics.jsonl", "config.json"): _copy(run/f, dst/f)
+    for name in ("final.safetensors", "metrics.jsonl", "config.json"): _copy(run/name, dst/name)
     keep = ("steps", "total_steps", "stopped", "loss", "seconds", "img_s", "eff_batch", "peak_lr", "amp")
-    r = dict({k: res[k] for k in keep}, images=res["steps"] * res["eff_batch"], epochs=res["steps"] * res["eff_batch"] / len(ds),
+    images = res["steps"] * res["eff_batch"]
+    summary = dict({k: res[k] for k in keep}, images=images, epochs=images / len(ds),
              blr=blr, compile=comp, attempts=attempts,
              device=torch.cuda.get_device_name() if torch.cuda.is_available() and plan.device != "cpu" else "cpu")
-    log(f"done: {r['steps']} steps, {r['images']:,} images ({r['epochs']:.1f} epochs), {r['img_s']:,.0f} img/s, loss {r['loss']:.4f}")
-    return r
+    log(f"done: {summary['steps']} steps, {summary['images']:,} images ({summary['epochs']:.1f} epochs), "
+        f"{summary['img_s']:,.0f} img/s, loss {summary['loss']:.4f}")
+    return summary
 
+# %% ../nbs/14_gpu.ipynb #897ff737
 def _part_sweep(ctx, plan, log):
-    "Part 2: the Tables 5/6 runs, equal steps each; after each, a line in <out>/sweep/runs.jsonl and its weights bundled."
+    "Part 2: the Tables 5/6 runs, equal steps each; after each, a line in <out>/sweep/runs.jsonl, its weights bundled."
     from crate_mae import train as T
     from crate_mae.data import load_dataset
     from crate_mae.model import load_weights
     ds = load_dataset(plan.dataset, "train", ctx["data_root"])
-    runs, dst, work = sweep_runs(plan.sweep_masks, plan.sweep_lams, plan.sweep_base), Path(ctx["out"])/"sweep", Path(ctx["work"])/"sweep"
+    runs = sweep_runs(plan.sweep_masks, plan.sweep_lams, plan.sweep_base)
+    dst, work = Path(ctx["out"])/"sweep", Path(ctx["work"])/"sweep"
     stop_at, steps, est, done, skipped = ctx["deadline"] - plan.mfu_reserve, plan.sweep_steps, None, [], []
     dst.mkdir(parents=True, exist_ok=True)
     per_file, dtype = bundle_layout(plan)
-    for i, r in enumerate(runs):
+    for i, run in enumerate(runs):
         if _fault() == f"hang_after_run:{len(done)}": time.sleep(3600)   # tests: a part that hangs, to be stopped
         if est is not None and time.time() + est > stop_at:
-            skipped.append(r["name"]); log(f"{r['name']}: skipped (it would end in part 3's reserve)"); continue
+            skipped.append(run["name"])
+            log(f"{run['name']}: skipped (it would end in part 3's reserve)")
+            continue
         t1 = time.time()
-        cfg = _train_cfg(ctx, plan, model_kwargs={"lam": r["lam"]}, mask_ratio=r["mask_ratio"], steps=steps,
-                         time_budget=None if steps else plan.sweep_seconds, out=str(work/r["name"]))
+        cfg = _train_cfg(ctx, plan, model_kwargs={"lam": run["lam"]}, mask_ratio=run["mask_ratio"], steps=steps,
+                         time_budget=None if steps else plan.sweep_seconds, out=str(work/run["name"]))
         res = T.train(cfg, dataset=ds)
         if steps is None: steps = res["steps"]
         est = max(est or 0., time.time() - t1)
-        recs = [dict(step=m["step"], loss=round(m["loss"], 5), lr=m["lr"], time=m["time"]) for m in T.read_metrics(work/r["name"]/"metrics.jsonl") if "loss" in m]
-        rec = dict(r, steps=res["steps"], images=res["steps"] * res["eff_batch"], seconds=round(res["seconds"], 1),
+        recs = [dict(step=m["step"], loss=round(m["loss"], 5), lr=m["lr"], time=m["time"])
+                for m in T.read_metrics(work/run["name"]/"metrics.jsonl") if "loss" in m]
+        rec = dict(run, steps=res["steps"], images=res["steps"] * res["eff_batch"], seconds=round(res["seconds"], 1),
                    img_s=res["img_s"], loss=res["loss"], peak_lr=res["peak_lr"], index=i, metrics=recs)
         with open(dst/"runs.jsonl", "a") as f: f.write(json.dumps(rec) + "\n")
-        done.append((i, r["name"]))
+        done.append((i, run["name"]))
         k = i // per_file
         bundle_weights({n: load_weights(work/n/"final.safetensors") for j, n in done if j // per_file == k},
                        dst/f"weights_{k + 1}.safetensors", dtype)
-        log(f"{r['name']}: {res['steps']} steps, {rec['images']:,} images, loss {res['loss']:.4f} ({time.time() - t1:.0f} s)")
+        log(f"{run['name']}: {res['steps']} steps, {rec['images']:,} images, loss {res['loss']:.4f} "
+            f"({time.time() - t1:.0f} s)")
     return dict(runs=[n for _, n in done], skipped=skipped, steps=steps)
 
+# %% ../nbs/14_gpu.ipynb #6f33b537
 def _part_warm(ctx, plan, log):
-    "Background: compile part 3's compiled variants (one step each) so that their timed runs find Inductor's caches warm."
+    "Background: compile part 3's compiled variants (one step each), so that their timed runs find warm caches."
     out = []
     for v in plan.mfu_variants:
         if not v.get("compile"): continue
         t1 = time.time()
         try:
-            step_throughput(plan.mfu_model, batch=v["batch"], steps=1, warmup=2, compile=v["compile"], fused=v.get("fused"),
-                            device=plan.device, amp=plan.mfu_amp, rate=1.)
+            step_throughput(plan.mfu_model, batch=v["batch"], steps=1, warmup=2, compile=v["compile"],
+                            fused=v.get("fused"), device=plan.device, amp=plan.mfu_amp, rate=1.)
             out.append(dict(name=v["name"], seconds=round(time.time() - t1, 1)))
         except Exception as e: out.append(dict(name=v["name"], error=f"{type(e).__name__}: {e}"[:300]))
         if torch.cuda.is_available(): torch.cuda.empty_cache()
@@ -585,11 +699,12 @@ def _part_warm(ctx, plan, log):
 def _part_variant(ctx, plan, log, i):
     "Part 3: one MFU variant of `plan.mfu_variants`, timed with its own matmul-rate measurement."
     v = plan.mfu_variants[int(i)]
-    r = step_throughput(plan.mfu_model, batch=v["batch"], steps=plan.mfu_steps, warmup=plan.mfu_warmup, compile=v.get("compile", False),
-                        fused=v.get("fused"), device=plan.device, amp=plan.mfu_amp)
-    log(f"{v['name']}: {r['img_per_s']:,.0f} img/s, MFU {100 * r['mfu']:.1f}% (matmul {r['matmul_tflops']:.0f} TFLOP/s, "
-        f"warm-up {r['warmup_s']:.0f} s)")
-    return r
+    res = step_throughput(plan.mfu_model, batch=v["batch"], steps=plan.mfu_steps, warmup=plan.mfu_warmup,
+                        compile=v.get("compile", False), fused=v.get("fused"), device=plan.device, amp=plan.mfu_amp)
+    log(f"{v['name']}: {res['img_per_s']:,.0f} img/s, MFU {100 * res['mfu']:.1f}% (matmul {res['matmul_tflops']:.0f} "
+        "TFLOP/s, "
+        f"warm-up {res['warmup_s']:.0f} s)")
+    return res
 
 _PARTS = dict(model=_part_model, sweep=_part_sweep, warm=_part_warm, variant=_part_variant)
 
@@ -603,14 +718,17 @@ def run_part(name:str,  # 'model', 'sweep', 'warm' or 'variant'
     tag = f"{name}{'' if arg is None else '_' + str(arg)}"
     log = _Log(ctx["out"], ctx["t0"], f" [{tag}]")
     res_path = Path(ctx["work"])/"results"/f"{tag}.json"
-    if plan.threads: torch.set_num_threads(plan.threads)   # also for the parts that do not train (idle threads spin on a busy CPU)
+    if plan.threads:
+        torch.set_num_threads(plan.threads)   # also for the parts that do not train (idle threads spin on a busy CPU)
     try:
         if name not in _PARTS: raise ValueError(f"unknown part {name!r}; one of {', '.join(_PARTS)}")
-        r = _PARTS[name](ctx, plan, log, *([] if arg is None else [arg]))
-        _write_json(res_path, dict(status="done", result=r)); return 0
+        result = _PARTS[name](ctx, plan, log, *([] if arg is None else [arg]))
+        _write_json(res_path, dict(status="done", result=result))
+        return 0
     except Exception as e:
         traceback.print_exc()
-        _write_json(res_path, dict(status="failed", error=f"{type(e).__name__}: {e}"[:500])); return 1
+        _write_json(res_path, dict(status="failed", error=f"{type(e).__name__}: {e}"[:500]))
+        return 1
 
 # %% ../nbs/14_gpu.ipynb #92702d78
 PAPER_TABLE5 = {0.25: 69.78, 0.5: 75.97, 0.75: 75.99, 0.9: 73.45}  # CIFAR-10 linear probe (%) by mask ratio, lambda = 5
@@ -619,8 +737,9 @@ MFU_TARGET = 0.40                                                    # the issue
 
 def _read_runs(folder):
     p = Path(folder)/"sweep"/"runs.jsonl"
-    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.is_file() else []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
 
+# %% ../nbs/14_gpu.ipynb #a51782a9
 def evaluate_session(folder,                 # a folder a session wrote (the device's $OUT, copied here)
                      data_root=None,         # the lossless array folder of the plan's dataset (train and test)
                      out=None,               # default: <folder>/eval
@@ -630,51 +749,57 @@ def evaluate_session(folder,                 # a folder a session wrote (the dev
                      test_limit:int=10000,   # probe and reconstruction: seeded random test subset
                      seed:int=0,             # seed of subsets, held-out split and masks
                      device="cpu",           # where features are computed
-                     amp="none",             # feature precision: float32 for every model alike ('auto' measures, per call)
+                     amp="none",             # feature precision: float32 for every model ('auto' measures, per call)
                      use_cache:bool=True,    # chapter 10's on-disk feature cache
-                     reference=None,         # a `crate-mae probe --json` file of other weights to compare the book's model with
+                     reference=None,         # a `crate-mae probe --json` file of other weights, beside the book's model
                      progress:bool=False,    # progress bars
                      **probe_kw,             # more `crate_mae.evaluate.probe` arguments (Cs, max_iter, ...)
                     )->dict:                 # session, probe results, sweep runs, report (Markdown), out
-    "Probe a session's returned weights on the CPU (resumable) and write report.md with Tables 5 and 6 beside the paper's."
+    "Probe a session's returned weights on the CPU (resumable); write report.md, Tables 5 and 6 beside the paper's."
     from crate_mae.data import load_dataset
     from crate_mae.evaluate import load_model, probe, reconstruction_loss, subset_indices
     folder = Path(folder)
-    if not (folder/"session.json").is_file(): raise FileNotFoundError(f"{folder} holds no session.json: give the folder a session wrote (its $OUT)")
-    S = json.loads((folder/"session.json").read_text())
+    if not (folder/"session.json").is_file():
+        raise FileNotFoundError(f"{folder} holds no session.json: give the folder a session wrote (its $OUT)")
+    record = json.loads((folder/"session.json").read_text())
     out = Path(out) if out is not None else folder/"eval"
     models = {"model": folder/"model"/"final.safetensors"} if (folder/"model"/"final.safetensors").is_file() else {}
-    for b in sorted((folder/"sweep").glob("weights_*.safetensors")): models.update(unbundle_weights(b, out/"weights"))
+    for bundle in sorted((folder/"sweep").glob("weights_*.safetensors")):
+        models.update(unbundle_weights(bundle, out/"weights"))
     runs = {r["name"]: r for r in _read_runs(folder)}
-    settings = dict(layers=layers, kinds=list(kinds), train_limit=train_limit, test_limit=test_limit, seed=seed, amp=amp)
-    R = json.loads((out/"evaluate.json").read_text()) if (out/"evaluate.json").is_file() else {}
-    if R.get("settings") != json.loads(json.dumps(settings)): R = dict(settings=settings, models={})
+    settings = dict(layers=layers, kinds=list(kinds), train_limit=train_limit, test_limit=test_limit, seed=seed,
+                    amp=amp)
+    results = json.loads((out/"evaluate.json").read_text()) if (out/"evaluate.json").is_file() else {}
+    if results.get("settings") != json.loads(json.dumps(settings)): results = dict(settings=settings, models={})
     if models:
-        tr, te = (load_dataset(S["plan"]["dataset"], s, data_root) for s in ("train", "test"))
-        ite = subset_indices(len(te), test_limit, seed)
+        train_ds, test_ds = (load_dataset(record["plan"]["dataset"], split, data_root) for split in ("train", "test"))
+        idx_test = subset_indices(len(test_ds), test_limit, seed)
         for name, path in models.items():
-            if name in R["models"]: continue
+            if name in results["models"]: continue
             t1 = time.time()
             mae, key = load_model(path, device=device)
-            pr = probe(mae, tr, te, kinds, train_limit, test_limit, seed, model_key=key, use_cache=use_cache, progress=progress,
-                       layers=layers, amp=amp, **probe_kw)
+            res = probe(mae, train_ds, test_ds, kinds, train_limit, test_limit, seed, model_key=key,
+                        use_cache=use_cache, progress=progress, layers=layers, amp=amp, **probe_kw)
             own = runs.get(name, {}).get("mask_ratio", 0.75)
-            rec = {f"{r:g}": reconstruction_loss(mae, te, r, seed, ite, amp=amp, progress=progress) for r in dict.fromkeys((0.75, own))}
-            R["models"][name] = dict(weights=str(path), recon_test=rec, seconds=round(time.time() - t1, 1),
-                                     probe={k: dict(paper=v.paper_acc, honest=v.honest_acc, paper_C=v.paper_C, honest_C=v.honest_C)
-                                            for k, v in pr.items()})
-            _write_json(out/"evaluate.json", R)
+            recon = {f"{ratio:g}": reconstruction_loss(mae, test_ds, ratio, seed, idx_test, amp=amp, progress=progress)
+                     for ratio in dict.fromkeys((0.75, own))}
+            probes = {k: dict(paper=v.paper_acc, honest=v.honest_acc, paper_C=v.paper_C, honest_C=v.honest_C)
+                      for k, v in res.items()}
+            results["models"][name] = dict(weights=str(path), recon_test=recon, seconds=round(time.time() - t1, 1),
+                                     probe=probes)
+            _write_json(out/"evaluate.json", results)
     ref = json.loads(Path(reference).read_text()) if reference else None
-    report = session_report(S, R, list(runs.values()), ref)
-    out.mkdir(parents=True, exist_ok=True); (out/"report.md").write_text(report)
-    return dict(session=S, results=R, runs=list(runs.values()), report=report, out=str(out))
+    report = session_report(record, results, list(runs.values()), ref)
+    out.mkdir(parents=True, exist_ok=True)
+    (out/"report.md").write_text(report)
+    return dict(session=record, results=results, runs=list(runs.values()), report=report, out=str(out))
 
 # %% ../nbs/14_gpu.ipynb #937bf8fe
 def trend(ours:dict,   # {setting: accuracy} of this book's runs
           paper:dict,  # {setting: accuracy} of the paper's table
           what:str="", # label of the sentence
          )->str:       # one sentence
-    "How a table's ordering here compares with the paper's: best setting, pairwise orderings that agree, Spearman's rho."
+    "How a table's ordering here compares with the paper's: best setting, pairwise orderings that agree, Spearman rho."
     xs = sorted(set(ours) & set(paper))
     if len(xs) < 2: return f"{what}: fewer than two settings to compare with the paper."
     rank = lambda d: {x: r for r, x in enumerate(sorted(xs, key=lambda t: -d[t]))}
@@ -688,135 +813,201 @@ def trend(ours:dict,   # {setting: accuracy} of this book's runs
 def _f(x, fmt="{:.2f}", scale=1.):
     return "" if x is None else fmt.format(x * scale)
 
-def session_report(S:dict,           # session.json's content
-                   R:dict=None,      # evaluate.json's content (None: the session alone)
+# %% ../nbs/14_gpu.ipynb #fb608042
+def _report_head(record, plan)->list:
+    "The report's title, where and when it ran, and each part's status."
+    lines = [f"# GPU session of {record['started'][:10]}", "",
+             f"Device: {record['device']}; torch {record['torch']}, crate_mae {record['crate_mae']}; "
+             f"command `{record.get('command', '')}`; {record.get('seconds', float('nan')):.0f} s from start to end "
+             f"(deadline {plan['deadline']:.0f} s).", "",
+             "| part | status | seconds |", "|---|---|---|"]
+    return lines + [f"| {p} | {record['parts'][p].get('status')} | {_f(record['parts'][p].get('seconds'), '{:.0f}')} |"
+                    for p in PARTS]
+
+def _report_model(record, results, plan, acc, reference)->list:
+    "Part 1: the run of the book's model, and its probe beside the reference's."
+    res = record["parts"]["model"].get("result")
+    lines = ["", f"## Part 1: the book's model (`{plan['model']}`)", ""]
+    if res:
+        attempts = f"; earlier attempts: {res['attempts']}" if res["attempts"] else ""
+        lines += [f"{res['steps']:,} steps of {res['eff_batch']} images ({res['images']:,} images, "
+                  f"{res['epochs']:.1f} epochs) in {res['seconds']:.0f} s, {res['img_s']:,.0f} img/s on "
+                  f"{res['device']}; peak lr {res['peak_lr']:.2e}, amp {res['amp']}; final training loss "
+                  f"{res['loss']:.4f}{attempts}."]
+    elif record["parts"]["model"].get("salvaged"):
+        lines += [f"Cut off; weights saved from step {record['parts']['model']['salvaged']['step']}."]
+    else: lines += ["No weights."]
+    models = (results or {}).get("models", {})
+    if "model" not in models: return lines
+    ref_head = " reference (paper) | reference (honest) |" if reference else ""
+    settings = results["settings"]
+    lines += ["", f"Linear probe (CPU, {settings['train_limit']} train / {settings['test_limit']} test "
+                  f"images); masked-patch MSE of the test images at mask 0.75: "
+                  f"{models['model']['recon_test']['0.75']:.4f}.", "",
+              "| features | paper protocol | honest protocol |" + ref_head,
+              "|---|---|---|" + ("---|---|" if reference else "")]
+    for kind in models["model"]["probe"]:
+        row = f"| {kind} | {_f(acc('model', kind), scale=100)} | {_f(acc('model', kind, 'honest'), scale=100)} |"
+        if reference:
+            ref = reference.get(kind, {})
+            row += f" {_f(ref.get('paper_acc'), scale=100)} | {_f(ref.get('honest_acc'), scale=100)} |"
+        lines.append(row)
+    return lines
+
+# %% ../nbs/14_gpu.ipynb #65113990
+def _report_table(tab, key, paper, label, other, runs, models, acc)->list:
+    "Table 5 or 6: the sweep's runs of one table, their probes beside the paper's, and how the orderings compare."
+    rows = sorted((r for r in runs if tab in r["tables"]), key=lambda r: r[key])
+    lines = ["", f"## Table {tab}: CIFAR-10 linear probe by {label} ({other} here; the paper: "
+                 f"{'lambda 5' if tab == '5' else 'mask ratio 0.75'})", ""]
+    if not rows: return lines + ["No runs came back."]
+    lines += [f"| {label} | steps | images | final loss | test MSE @0.75 | cls (paper) | cls (honest) | "
+              "mean (paper) | mean (honest) | paper's probe |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for run in rows:
+        name = run["name"]
+        recon = models.get(name, {}).get("recon_test", {}).get("0.75")
+        lines.append(f"| {run[key]:g} | {run['steps']:,} | {run['images']:,} | {run['loss']:.4f} | "
+                     f"{_f(recon, '{:.4f}')} | {_f(acc(name, 'cls'), scale=100)} | "
+                     f"{_f(acc(name, 'cls', 'honest'), scale=100)} | {_f(acc(name, 'mean'), scale=100)} | "
+                     f"{_f(acc(name, 'mean', 'honest'), scale=100)} | {_f(paper.get(run[key]))} |")
+    for kind in ("cls", "mean"):
+        ours = {r[key]: 100 * acc(r["name"], kind) for r in rows if acc(r["name"], kind) is not None}
+        if ours: lines += ["", "- " + trend(ours, paper, f"{kind} features, paper protocol")]
+    return lines
+
+def _report_mfu(record, plan)->list:
+    "Part 3: each MFU variant's step time, throughput and utilization; the best; the background compilation."
+    rows = record["parts"]["mfu"].get("rows", [])
+    lines = ["", f"## Part 3: MFU of `{plan['mfu_model']}`, bf16 training step (target {100 * MFU_TARGET:.0f}%)", ""]
+    if rows:
+        lines += ["| variant | batch | compile | fused AdamW | ms/step | img/s | TFLOP/s | MFU | matmul TFLOP/s | "
+                  "peak GiB | status |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            v = r["variant"]
+            lines.append(f"| {r['name']} | {v['batch']} | {v.get('compile') or 'eager'} | {r.get('fused', '')} | "
+                         f"{_f(r.get('ms_per_step'), '{:.1f}')} | {_f(r.get('img_per_s'), '{:,.0f}')} | "
+                         f"{_f(r.get('tflops'), '{:.0f}')} | {_f(r.get('mfu'), '{:.1f}%', 100)} | "
+                         f"{_f(r.get('matmul_tflops'), '{:.0f}')} | {_f(r.get('peak_mem_gib'), '{:.1f}')} | "
+                         f"{r['status']} |")
+        done = [r for r in rows if r.get("mfu") is not None]
+        if done:
+            best = max(done, key=lambda r: r["mfu"])
+            lines += ["", f"Best: {best['name']}, {100 * best['mfu']:.1f}% MFU "
+                          f"({'at or above' if best['mfu'] >= MFU_TARGET else 'below'} the target)."]
+    skipped, warm = record["parts"]["mfu"].get("skipped"), record.get("warm")
+    if skipped: lines += ["", f"Not measured (no time left): {', '.join(skipped)}."]
+    if warm:
+        compiled = ", ".join(f"{d['name']} {d['seconds']:.0f} s" if "seconds" in d
+                             else f"{d['name']} failed ({d.get('error', '')[:80]})" for d in warm["compiled"])
+        lines += ["", f"Background compilation during parts 1 and 2 ({warm['status']}): "
+                      f"{compiled or 'nothing finished'}."]
+    if not rows and not skipped: lines += ["Nothing measured."]
+    return lines
+
+# %% ../nbs/14_gpu.ipynb #60ae9746
+def session_report(record:dict,           # session.json's content
+                   results:dict=None,      # evaluate.json's content (None: the session alone)
                    runs:list=(),     # sweep/runs.jsonl's lines
                    reference:dict=None, # a `crate-mae probe --json` result to compare the book's model with
                   )->str:            # Markdown
-    "A session's report: what ran where and when, the book's model, Tables 5 and 6 beside the paper's, the MFU variants."
-    M, P = (R or {}).get("models", {}), S["plan"]
-    acc = lambda name, k, p="paper": M.get(name, {}).get("probe", {}).get(k, {}).get(p)
-    L = [f"# GPU session of {S['started'][:10]}", "",
-         f"Device: {S['device']}; torch {S['torch']}, crate_mae {S['crate_mae']}; command `{S.get('command', '')}`; "
-         f"{S.get('seconds', float('nan')):.0f} s from start to end (deadline {P['deadline']:.0f} s).", "",
-         "| part | status | seconds |", "|---|---|---|"]
-    L += [f"| {p} | {S['parts'][p].get('status')} | {_f(S['parts'][p].get('seconds'), '{:.0f}')} |" for p in PARTS]
-    m = S["parts"]["model"].get("result")
-    L += ["", f"## Part 1: the book's model (`{P['model']}`)", ""]
-    if m: L += [f"{m['steps']:,} steps of {m['eff_batch']} images ({m['images']:,} images, {m['epochs']:.1f} epochs) in "
-                f"{m['seconds']:.0f} s, {m['img_s']:,.0f} img/s on {m['device']}; peak lr {m['peak_lr']:.2e}, amp {m['amp']}; "
-                f"final training loss {m['loss']:.4f}" + (f"; earlier attempts: {m['attempts']}" if m["attempts"] else "") + "."]
-    elif S["parts"]["model"].get("salvaged"): L += [f"Cut off; weights saved from step {S['parts']['model']['salvaged']['step']}."]
-    else: L += ["No weights."]
-    if "model" in M:
-        kinds = list(M["model"]["probe"])
-        hdr = "| features | paper protocol | honest protocol |" + (" reference (paper) | reference (honest) |" if reference else "")
-        L += ["", f"Linear probe (CPU, {R['settings']['train_limit']} train / {R['settings']['test_limit']} test images); "
-              f"masked-patch MSE of the test images at mask 0.75: {M['model']['recon_test']['0.75']:.4f}.", "", hdr,
-              "|---|---|---|" + ("---|---|" if reference else "")]
-        for k in kinds:
-            row = f"| {k} | {_f(acc('model', k), scale=100)} | {_f(acc('model', k, 'honest'), scale=100)} |"
-            if reference: row += f" {_f(reference.get(k, {}).get('paper_acc'), scale=100)} | {_f(reference.get(k, {}).get('honest_acc'), scale=100)} |"
-            L.append(row)
-    for tab, key, paper, label, other in (("5", "mask_ratio", PAPER_TABLE5, "mask ratio", f"lambda {P['sweep_base'][1]:g}"),
-                                          ("6", "lam", PAPER_TABLE6, "lambda", f"mask ratio {P['sweep_base'][0]:g}")):
-        rows = sorted((r for r in runs if tab in r["tables"]), key=lambda r: r[key])
-        L += ["", f"## Table {tab}: CIFAR-10 linear probe by {label} ({other} here; the paper: "
-              f"{'lambda 5' if tab == '5' else 'mask ratio 0.75'})", ""]
-        if not rows: L += ["No runs came back."]; continue
-        L += [f"| {label} | steps | images | final loss | test MSE @0.75 | cls (paper) | cls (honest) | mean (paper) | mean (honest) | paper's probe |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in rows:
-            n = r["name"]; rec = M.get(n, {}).get("recon_test", {}).get("0.75")
-            L.append(f"| {r[key]:g} | {r['steps']:,} | {r['images']:,} | {r['loss']:.4f} | {_f(rec, '{:.4f}')} | "
-                     f"{_f(acc(n, 'cls'), scale=100)} | {_f(acc(n, 'cls', 'honest'), scale=100)} | {_f(acc(n, 'mean'), scale=100)} | "
-                     f"{_f(acc(n, 'mean', 'honest'), scale=100)} | {_f(paper.get(r[key]))} |")
-        for k in ("cls", "mean"):
-            ours = {r[key]: 100 * acc(r["name"], k) for r in rows if acc(r["name"], k) is not None}
-            if ours: L += ["", "- " + trend(ours, paper, f"{k} features, paper protocol")]
-    rows = S["parts"]["mfu"].get("rows", [])
-    L += ["", f"## Part 3: MFU of `{P['mfu_model']}`, bf16 training step (target {100 * MFU_TARGET:.0f}%)", ""]
-    if rows:
-        L += ["| variant | batch | compile | fused AdamW | ms/step | img/s | TFLOP/s | MFU | matmul TFLOP/s | peak GiB | status |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in rows:
-            v = r["variant"]
-            L.append(f"| {r['name']} | {v['batch']} | {v.get('compile') or 'eager'} | {r.get('fused', '')} | {_f(r.get('ms_per_step'), '{:.1f}')} | "
-                     f"{_f(r.get('img_per_s'), '{:,.0f}')} | {_f(r.get('tflops'), '{:.0f}')} | {_f(r.get('mfu'), '{:.1f}%', 100)} | "
-                     f"{_f(r.get('matmul_tflops'), '{:.0f}')} | {_f(r.get('peak_mem_gib'), '{:.1f}')} | {r['status']} |")
-        done = [r for r in rows if r.get("mfu") is not None]
-        if done:
-            b = max(done, key=lambda r: r["mfu"])
-            L += ["", f"Best: {b['name']}, {100 * b['mfu']:.1f}% MFU ({'at or above' if b['mfu'] >= MFU_TARGET else 'below'} the target)."]
-    skipped, warm = S["parts"]["mfu"].get("skipped"), S.get("warm")
-    if skipped: L += ["", f"Not measured (no time left): {', '.join(skipped)}."]
-    if warm: L += ["", f"Background compilation during parts 1 and 2 ({warm['status']}): " + (", ".join(
-        f"{d['name']} {d['seconds']:.0f} s" if "seconds" in d else f"{d['name']} failed ({d.get('error', '')[:80]})"
-        for d in warm["compiled"]) or "nothing finished") + "."]
-    if not rows and not skipped: L += ["Nothing measured."]
-    return "\n".join(L).rstrip() + "\n"
+    "A session's report: what ran where and when, the book's model, Tables 5 and 6 beside the paper's, the MFU runs."
+    models, plan = (results or {}).get("models", {}), record["plan"]
+    acc = lambda name, kind, protocol="paper": models.get(name, {}).get("probe", {}).get(kind, {}).get(protocol)
+    lines = _report_head(record, plan) + _report_model(record, results, plan, acc, reference)
+    mask_ratio, lam = plan["sweep_base"]
+    lines += _report_table("5", "mask_ratio", PAPER_TABLE5, "mask ratio", f"lambda {lam:g}", runs, models, acc)
+    lines += _report_table("6", "lam", PAPER_TABLE6, "lambda", f"mask ratio {mask_ratio:g}", runs, models, acc)
+    lines += _report_mfu(record, plan)
+    return "\n".join(lines).rstrip() + "\n"
 
 # %% ../nbs/14_gpu.ipynb #e85b1d98
 def _plan_from(name, sets):
+    "A named plan with `--set FIELD=VALUE` changes (JSON values; lists become tuples)."
     if name not in PLANS: raise ValueError(f"unknown plan {name!r}; one of {', '.join(PLANS)}")
-    known, kw = {f.name for f in fields(SessionPlan)}, {}
-    for s in sets:
-        k, eq, v = s.partition("=")
-        if not eq or k not in known: raise ValueError(f"--set takes FIELD=VALUE with FIELD one of {', '.join(sorted(known))}; got {s!r}")
-        try: kw[k] = json.loads(v)
-        except json.JSONDecodeError: kw[k] = v
-        if isinstance(kw[k], list): kw[k] = tuple(kw[k])
-    return replace(PLANS[name], **kw)
+    known, changes = {field.name for field in fields(SessionPlan)}, {}
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or key not in known:
+            raise ValueError(f"--set takes FIELD=VALUE with FIELD one of {', '.join(sorted(known))}; got {item!r}")
+        try: changes[key] = json.loads(value)
+        except json.JSONDecodeError: changes[key] = value
+        if isinstance(changes[key], list): changes[key] = tuple(changes[key])
+    return replace(PLANS[name], **changes)
+
+# %% ../nbs/14_gpu.ipynb #ea446610
+def _parser():
+    "The parser of `python -m crate_mae.gpu`: pack, unpack, session, evaluate (and `_part`, a session's child)."
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m crate_mae.gpu",
+                                 description="One prepared GPU session and its evaluation on the CPU.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    pack = sub.add_parser("pack", help="pack an array-folder split into one file of compressed images")
+    pack.add_argument("src", help="e.g. <root>/cifar10/train.npz")
+    pack.add_argument("dst", help="e.g. .carry/cifar10_train.webp90.npz")
+    pack.add_argument("--codec", choices=list(PACK_CODECS), default="webp")
+    pack.add_argument("--quality", type=int, default=90)
+    unpack = sub.add_parser("unpack", help="decode a packed file into an array folder")
+    unpack.add_argument("src")
+    unpack.add_argument("--data-root", required=True, help="where <name>/<split>.npz goes")
+    run = sub.add_parser("session", help="run the prepared session (parts: model, sweep, mfu)")
+    run.add_argument("--out", default=os.environ.get("OUT"), help="results folder (default: $OUT)")
+    run.add_argument("--plan", default="h200", help=f"one of {', '.join(PLANS)} (default h200)")
+    run.add_argument("--packed", help="a pack_images file of the training set (unpacked into the work folder)")
+    run.add_argument("--data-root", help="an array folder instead of --packed")
+    run.add_argument("--parts", default=",".join(PARTS), help="comma-separated, default all: " + ",".join(PARTS))
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="change a plan field (JSON value), e.g. batch_size=1024")
+    run.add_argument("--work", help="scratch folder (default: a new temporary one)")
+    ev = sub.add_parser("evaluate", help="probe a session's returned weights on the CPU and write eval/report.md")
+    ev.add_argument("folder")
+    ev.add_argument("--data-root", help="lossless array folder of the dataset")
+    ev.add_argument("--out", help="default <folder>/eval")
+    ev.add_argument("--layers", default="all", help="'all', 'none' or comma-separated layer numbers")
+    ev.add_argument("--train-limit", type=int, default=10000)
+    ev.add_argument("--test-limit", type=int, default=10000)
+    ev.add_argument("--reference", help="a `crate-mae probe --json` file to compare the book's model with")
+    ev.add_argument("--amp", choices=["none", "bf16", "auto"], default="none",
+                    help="feature precision (default float32)")
+    ev.add_argument("--progress", action="store_true")
+    part = sub.add_parser("_part", help=argparse.SUPPRESS)
+    part.add_argument("name")
+    part.add_argument("ctx")
+    part.add_argument("arg", nargs="?")
+    return ap
+
+# %% ../nbs/14_gpu.ipynb #7831025a
+def _layers(text):
+    "--layers: 'none' -> None, 'all', or a list of layer numbers."
+    if text == "none": return None
+    return text if text == "all" else [int(layer) for layer in text.split(",")]
 
 def main(argv=None, # arguments (default: sys.argv[1:])
         )->int:     # exit status
     "`python -m crate_mae.gpu pack|unpack|session|evaluate`: the GPU session's command line."
-    import argparse
-    ap = argparse.ArgumentParser(prog="python -m crate_mae.gpu", description="One prepared GPU session and its evaluation on the CPU.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    a = sub.add_parser("pack", help="pack an array-folder split into one file of compressed images")
-    a.add_argument("src", help="e.g. <root>/cifar10/train.npz"); a.add_argument("dst", help="e.g. .carry/cifar10_train.webp90.npz")
-    a.add_argument("--codec", choices=list(PACK_CODECS), default="webp"); a.add_argument("--quality", type=int, default=90)
-    a = sub.add_parser("unpack", help="decode a packed file into an array folder")
-    a.add_argument("src"); a.add_argument("--data-root", required=True, help="where <name>/<split>.npz goes")
-    a = sub.add_parser("session", help="run the prepared session (parts: model, sweep, mfu)")
-    a.add_argument("--out", default=os.environ.get("OUT"), help="results folder (default: $OUT)")
-    a.add_argument("--plan", default="h200", help=f"one of {', '.join(PLANS)} (default h200)")
-    a.add_argument("--packed", help="a pack_images file of the training set (unpacked into the work folder)")
-    a.add_argument("--data-root", help="an array folder instead of --packed")
-    a.add_argument("--parts", default=",".join(PARTS), help="comma-separated, default all: " + ",".join(PARTS))
-    a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="change a plan field (JSON value), e.g. batch_size=1024")
-    a.add_argument("--work", help="scratch folder (default: a new temporary one)")
-    a = sub.add_parser("evaluate", help="probe a session's returned weights on the CPU and write eval/report.md")
-    a.add_argument("folder"); a.add_argument("--data-root", help="lossless array folder of the dataset")
-    a.add_argument("--out", help="default <folder>/eval")
-    a.add_argument("--layers", default="all", help="'all', 'none' or comma-separated layer numbers")
-    a.add_argument("--train-limit", type=int, default=10000); a.add_argument("--test-limit", type=int, default=10000)
-    a.add_argument("--reference", help="a `crate-mae probe --json` file to compare the book's model with")
-    a.add_argument("--amp", choices=["none", "bf16", "auto"], default="none", help="feature precision (default float32)")
-    a.add_argument("--progress", action="store_true")
-    a = sub.add_parser("_part", help=argparse.SUPPRESS)
-    a.add_argument("name"); a.add_argument("ctx"); a.add_argument("arg", nargs="?")
-    args = ap.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         if args.cmd == "_part": return run_part(args.name, args.ctx, args.arg)
         if args.cmd == "pack":
-            m = pack_images(args.src, args.dst, args.codec, args.quality)
-            print(f"packed {m['shape'][0]:,} images into {m['path']}: {m['bytes'] / 2**20:.1f} MiB ({m['seconds']:.0f} s); round trip "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in m["roundtrip"].items()))
+            packed = pack_images(args.src, args.dst, args.codec, args.quality)
+            roundtrip = ", ".join(f"{k} {v:.2f}" for k, v in packed["roundtrip"].items())
+            print(f"packed {packed['shape'][0]:,} images into {packed['path']}: {packed['bytes'] / 2**20:.1f} MiB "
+                  f"({packed['seconds']:.0f} s); round trip {roundtrip}")
         elif args.cmd == "unpack": print(f"unpacked into {unpack_images(args.src, args.data_root)}")
         elif args.cmd == "session":
             if not args.out: raise ValueError("give --out (or set $OUT)")
-            S = session(args.out, _plan_from(args.plan, args.set), args.data_root, args.packed, args.parts.split(","), args.work)
-            print(session_report(S, runs=_read_runs(args.out)))
+            plan = _plan_from(args.plan, args.set)
+            record = session(args.out, plan, args.data_root, args.packed, args.parts.split(","), args.work)
+            print(session_report(record, runs=_read_runs(args.out)))
         else:
-            layers = None if args.layers == "none" else args.layers if args.layers == "all" else [int(l) for l in args.layers.split(",")]
-            E = evaluate_session(args.folder, args.data_root, args.out, layers, train_limit=args.train_limit,
-                                 test_limit=args.test_limit, amp=args.amp, reference=args.reference, progress=args.progress)
-            print(E["report"]); print(f"written: {E['out']}/report.md, evaluate.json")
+            res = evaluate_session(args.folder, args.data_root, args.out, _layers(args.layers),
+                                   train_limit=args.train_limit, test_limit=args.test_limit, amp=args.amp,
+                                   reference=args.reference, progress=args.progress)
+            print(res["report"])
+            print(f"written: {res['out']}/report.md, evaluate.json")
         return 0
     except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 # %% ../nbs/14_gpu.ipynb #62535d6a
 def throughput_rows(*paths, # JSON files of the 2026-11-27 sessions (`bench/results/h200*/throughput*.json`)
@@ -825,7 +1016,8 @@ def throughput_rows(*paths, # JSON files of the 2026-11-27 sessions (`bench/resu
     out = []
     for p in paths:
         d = json.loads(Path(p).read_text())
-        out += [dict(r, device=d["device"], torch=d["torch"], matmul_tflops=d["matmul_tflops"], file=Path(p).name) for r in d["rows"]]
+        out += [dict(r, device=d["device"], torch=d["torch"], matmul_tflops=d["matmul_tflops"], file=Path(p).name)
+                for r in d["rows"]]
     return out
 
 def epoch_hours(img_per_s:float,        # measured training throughput of one GPU
@@ -857,9 +1049,12 @@ def recipe_commands(gpus:int=8,             # GPUs of one node
     cmds = {"pretrain": pre, "resume after preemption": f"{run} pretrain --out {out} --resume"}
     w = f"{out}/final.safetensors"
     for ds in ("cifar10", "cifar100", "flowers102", "pets"):
-        cmds[f"finetune {ds}"] = (f"crate-mae finetune --checkpoint {w} --dataset {ds} --data-root {data_root} --epochs 100 "
-                                  f"--lr 5e-5 --weight-decay 0.01 --batch-size 256 --randaugment --bf16 --out runs/ft_{ds}")
-        cmds[f"linear probe {ds}"] = (f"crate-mae probe --checkpoint {w} --dataset {ds} --data-root {data_root} --kind cls,mean "
+        cmds[f"finetune {ds}"] = (f"crate-mae finetune --checkpoint {w} --dataset {ds} --data-root {data_root} "
+                                  "--epochs 100 "
+                                  "--lr 5e-5 --weight-decay 0.01 --batch-size 256 --randaugment --bf16 --out "
+                                  f"runs/ft_{ds}")
+        cmds["linear probe "
+             f"{ds}"] = (f"crate-mae probe --checkpoint {w} --dataset {ds} --data-root {data_root} --kind cls,mean "
                                       f"--bf16 --json runs/probe_{ds}.json")
     return cmds
 

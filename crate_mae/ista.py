@@ -17,25 +17,31 @@ __all__ = ['ISTA', 'ista_literal', 'lasso_objective', 'ista_solve']
 # %% ../nbs/05_ista.ipynb #e97cd1e2
 def _check_eta_lam(eta, lam):
     "Raise unless the step size is positive and the sparsity weight non-negative."
-    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0): raise ValueError(f"eta must be a positive number, got {eta!r}")
-    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0): raise ValueError(f"lam must be a non-negative number, got {lam!r}")
+    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta must be a positive number, got {eta!r}")
+    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lam must be a non-negative number, got {lam!r}")
 
 def _check_D(D, x, name="x"):
     "Raise unless `D` is a (d, d) matrix matching the last dimension of `x`."
-    if not isinstance(x, Tensor) or x.ndim < 1 or not x.is_floating_point(): raise ValueError(f"{name} must be a floating tensor (..., d), got {getattr(x, 'shape', type(x).__name__)}")
-    if not isinstance(D, Tensor) or D.ndim != 2 or D.shape[0] != D.shape[1]: raise ValueError(f"D must be a square (d, d) matrix, got {getattr(D, 'shape', type(D).__name__)}")
-    if D.shape[1] != x.shape[-1]: raise ValueError(f"{name} must have last dimension d={D.shape[1]} to match D, got shape {tuple(x.shape)}")
+    if not isinstance(x, Tensor) or x.ndim < 1 or not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating tensor (..., d), got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(D, Tensor) or D.ndim != 2 or D.shape[0] != D.shape[1]:
+        raise ValueError(f"D must be a square (d, d) matrix, got {getattr(D, 'shape', type(D).__name__)}")
+    if D.shape[1] != x.shape[-1]:
+        raise ValueError(f"{name} must have last dimension d={D.shape[1]} to match D, got shape {tuple(x.shape)}")
 
 # %% ../nbs/05_ista.ipynb #a66d21c3
 class ISTA(nn.Module):
-    "One non-negative ISTA step (2.9) from $z$: $\\mathrm{ReLU}(z + \\eta D^\\top(z - Dz) - \\eta\\lambda)$, tokens as rows."
+    "One non-negative ISTA step (2.9): $\\mathrm{ReLU}(z + \\eta D^\\top(z - Dz) - \\eta\\lambda)$, tokens as rows."
     def __init__(self,
                  d:int, # token dimension
                  eta:float=0.1, # step size eta
                  lam:float=0.5, # sparsity weight lambda
                 ):
         super().__init__()
-        if not isinstance(d, int) or isinstance(d, bool) or d < 1: raise ValueError(f"d must be a positive integer, got {d!r}")
+        if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+            raise ValueError(f"d must be a positive integer, got {d!r}")
         _check_eta_lam(eta, lam)
         self.d, self.eta, self.lam = d, float(eta), float(lam)
         self.D = nn.Parameter(torch.empty(d, d))
@@ -58,7 +64,8 @@ def ista_literal(x:Tensor, # tokens (..., d)
                  lam:float, # sparsity weight
                 ) -> Tensor: # (..., d)
     "Reference ISTA step with the authors' three products $Dz$, $D^\\top(Dz)$, $D^\\top z$."
-    _check_D(D, x); _check_eta_lam(eta, lam)
+    _check_D(D, x)
+    _check_eta_lam(eta, lam)
     DZ = F.linear(x, D)              # D z
     DtDZ = F.linear(DZ, D.t())       # D^T D z
     DtZ = F.linear(x, D.t())         # D^T z
@@ -70,8 +77,10 @@ def lasso_objective(Z:Tensor, # codes (..., d)
                     D:Tensor, # dictionary (d, d)
                     lam:float, # sparsity weight
                    ) -> Tensor: # (...) one value per token
-    "Per-token objective of (2.7): $\\lambda\\|z\\|_1 + \\frac12\\|y - Dz\\|_2^2$ (the constraint $z\\ge0$ is checked separately)."
-    _check_D(D, Z, "Z"); _check_D(D, Y, "Y"); _check_eta_lam(1., lam)
+    "Per-token objective of (2.7), $\\lambda\\|z\\|_1 + \\frac12\\|y - Dz\\|_2^2$ ($z\\ge0$ is checked separately)."
+    _check_D(D, Z, "Z")
+    _check_D(D, Y, "Y")
+    _check_eta_lam(1., lam)
     return lam*Z.abs().sum(-1) + 0.5*(Y - F.linear(Z, D)).pow(2).sum(-1)
 
 # %% ../nbs/05_ista.ipynb #81ed2210
@@ -82,7 +91,7 @@ def ista_solve(Y:Tensor, # targets (..., d)
                steps:int=500, # number of ISTA iterations
                Z0:Tensor|None=None, # starting codes; defaults to Y (as the layer does)
               ) -> Tensor: # approximate minimiser of (2.7), (..., d)
-    "Iterate $z \\leftarrow \\mathrm{ReLU}(z + \\eta D^\\top(y - Dz) - \\eta\\lambda)$ to solve the non-negative LASSO (2.7)."
+    "Iterate $z \\leftarrow \\mathrm{ReLU}(z + \\eta D^\\top(y - Dz) - \\eta\\lambda)$: the non-negative LASSO (2.7)."
     _check_D(D, Y, "Y")
     if eta is None: eta = 1/torch.linalg.matrix_norm(D.detach().double(), 2).item()**2
     _check_eta_lam(eta, lam)

@@ -29,7 +29,7 @@ __all__ = ['patchify', 'unpatchify', 'sincos_pos_embed_2d', 'random_masking', 'm
 def _hw(size, what="img_size"):
     "`size` as a pair `(H, W)`."
     if isinstance(size, int): return (size, size)
-    size = tuple(int(s) for s in size)
+    size = tuple(int(side) for side in size)
     if len(size) != 2: raise ValueError(f"{what} must be an int or a pair (H, W), got {size}")
     return size
 
@@ -70,10 +70,11 @@ def sincos_pos_embed_2d(
     if d % 4: raise ValueError(f"the 2-D sin-cos position code needs d divisible by 4, got d={d}")
     h, w = _hw(grid, "grid")
     omega = 1.0 / 10000 ** (torch.arange(d // 4, dtype=torch.float64) / (d / 4))
-    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                                indexing="ij")
     def emb1d(pos):
-        a = pos.reshape(-1, 1) * omega
-        return torch.cat([a.sin(), a.cos()], 1)
+        angles = pos.reshape(-1, 1) * omega
+        return torch.cat([angles.sin(), angles.cos()], 1)
     pe = torch.cat([emb1d(cols), emb1d(rows)], 1)
     if cls_token: pe = torch.cat([pe.new_zeros(1, d), pe])
     return pe.to(dtype)
@@ -146,70 +147,85 @@ class MAEBase(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.register_buffer("pos_embed", sincos_pos_embed_2d(d, self.grid).unsqueeze(0), persistent=False)
 
-    def _check_imgs(self, imgs):
-        "Raise a `ValueError` unless `imgs` is a float (B, C, H, W) batch this model can take."
-        C, (H, W) = self.in_chans, self.img_hw
-        if not isinstance(imgs, torch.Tensor) or imgs.ndim != 4:
-            raise ValueError(f"expected images of shape (B, {C}, {H}, {W}), got {getattr(imgs, 'shape', type(imgs))}")
-        if imgs.shape[1] != C:
-            raise ValueError(f"expected {C} channels (images (B, {C}, {H}, {W})), got {imgs.shape[1]} in shape {tuple(imgs.shape)}")
-        if tuple(imgs.shape[2:]) != (H, W):
-            raise ValueError(f"expected {H}x{W} images, got {imgs.shape[2]}x{imgs.shape[3]}")
-        if not imgs.is_floating_point():
-            raise ValueError(f"expected floating-point images (e.g. float32, normalized), got {imgs.dtype}; "
-                             "convert with imgs.float() / 255 and normalize")
-        w = self.patch_embed.weight
-        if imgs.device != w.device:
-            raise ValueError(f"images are on {imgs.device} but the model is on {w.device}")
-        if imgs.dtype != w.dtype and not torch.is_autocast_enabled(imgs.device.type):
-            raise ValueError(f"images are {imgs.dtype} but the model is {w.dtype}; cast one of them (or use autocast)")
+# %% ../nbs/07_model.ipynb #e5a6a8ba
+@patch
+def _check_imgs(self:MAEBase, imgs):
+    "Raise a `ValueError` unless `imgs` is a float (B, C, H, W) batch this model can take."
+    C, (H, W) = self.in_chans, self.img_hw
+    if not isinstance(imgs, torch.Tensor) or imgs.ndim != 4:
+        raise ValueError(f"expected images of shape (B, {C}, {H}, {W}), got {getattr(imgs, 'shape', type(imgs))}")
+    if imgs.shape[1] != C:
+        raise ValueError(f"expected {C} channels (images (B, {C}, {H}, {W})), got {imgs.shape[1]} in shape "
+                         f"{tuple(imgs.shape)}")
+    if tuple(imgs.shape[2:]) != (H, W):
+        raise ValueError(f"expected {H}x{W} images, got {imgs.shape[2]}x{imgs.shape[3]}")
+    if not imgs.is_floating_point():
+        raise ValueError(f"expected floating-point images (e.g. float32, normalized), got {imgs.dtype}; "
+                         "convert with imgs.float() / 255 and normalize")
+    weight = self.patch_embed.weight
+    if imgs.device != weight.device:
+        raise ValueError(f"images are on {imgs.device} but the model is on {weight.device}")
+    if imgs.dtype != weight.dtype and not torch.is_autocast_enabled(imgs.device.type):
+        raise ValueError(f"images are {imgs.dtype} but the model is {weight.dtype}; cast one of them (or use autocast)")
 
-    def patchify(self, imgs):
-        "Images (B, C, H, W) -> patches (B, N, P*P*C)."
-        return patchify(imgs, self.patch_size)
+# %% ../nbs/07_model.ipynb #d65d14a8
+@patch
+def patchify(self:MAEBase, imgs):
+    "Images `(B, C, H, W)` -> patches `(B, N, P*P*C)`."
+    return patchify(imgs, self.patch_size)
 
-    def unpatchify(self, x):
-        "Patches (B, N, P*P*C) -> images (B, C, H, W)."
-        return unpatchify(x, self.patch_size, self.grid, self.in_chans)
+@patch
+def unpatchify(self:MAEBase, x):
+    "Patches `(B, N, P*P*C)` -> images `(B, C, H, W)`."
+    return unpatchify(x, self.patch_size, self.grid, self.in_chans)
 
-    def random_masking(self, x, mask_ratio, noise=None):
-        "MAE's per-sample random masking of tokens (B, N, d): `(x_kept, mask, ids_restore)`."
-        return random_masking(x, mask_ratio, noise)
+@patch
+def random_masking(self:MAEBase, x, mask_ratio, noise=None):
+    "MAE's per-sample random masking of tokens (B, N, d): `(x_kept, mask, ids_restore)`."
+    return random_masking(x, mask_ratio, noise)
 
-    def embed(self, imgs):
-        "Checked images (B, C, H, W) -> patch tokens (B, N, d) (no position code yet)."
-        self._check_imgs(imgs)
-        return self.patch_embed(imgs).flatten(2).transpose(1, 2)
+@patch
+def embed(self:MAEBase, imgs):
+    "Checked images (B, C, H, W) -> patch tokens (B, N, d) (no position code yet)."
+    self._check_imgs(imgs)
+    return self.patch_embed(imgs).flatten(2).transpose(1, 2)
 
-    def forward_loss(self, imgs, pred, mask):
-        "Masked MSE (2.22) between `pred` (B, N, P*P*C) and the patchified `imgs`."
-        return masked_mse(pred, self.patchify(imgs), mask, self.norm_pix_loss)
+@patch
+def forward_loss(self:MAEBase, imgs, pred, mask):
+    "Masked MSE (2.22) between `pred` `(B, N, P*P*C)` and the patchified `imgs`."
+    return masked_mse(pred, self.patchify(imgs), mask, self.norm_pix_loss)
 
-    def forward(self, imgs, mask_ratio=0.75, noise=None):
-        "Mask, encode, decode: `(loss, pred (B, N, P*P*C), mask (B, N))`."
-        latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, noise)
-        pred = self.forward_decoder(latent, ids_restore)
-        return self.forward_loss(imgs, pred, mask), pred, mask
+# %% ../nbs/07_model.ipynb #00408e22
+@patch
+def forward(self:MAEBase, imgs, mask_ratio=0.75, noise=None):
+    "Mask, encode, decode: `(loss, pred (B, N, P*P*C), mask (B, N))`."
+    latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, noise)
+    pred = self.forward_decoder(latent, ids_restore)
+    return self.forward_loss(imgs, pred, mask), pred, mask
 
-    def features(self, imgs, kind="cls"):
-        "Encoder features of unmasked images: 'cls' (B, d), 'mean' of patch tokens (B, d) or 'patch' (B, N, d)."
-        if kind not in ("cls", "mean", "patch"):
-            raise ValueError(f"kind must be 'cls', 'mean' or 'patch', got {kind!r}")
-        latent = self.forward_encoder(imgs, 0.0)[0]
-        return {"cls": lambda: latent[:, 0], "mean": lambda: latent[:, 1:].mean(1), "patch": lambda: latent[:, 1:]}[kind]()
+@patch
+def features(self:MAEBase, imgs, kind="cls"):
+    "Encoder features of unmasked images: 'cls' (B, d), 'mean' of patch tokens (B, d) or 'patch' (B, N, d)."
+    if kind not in ("cls", "mean", "patch"):
+        raise ValueError(f"kind must be 'cls', 'mean' or 'patch', got {kind!r}")
+    latent = self.forward_encoder(imgs, 0.0)[0]
+    if kind == "cls": return latent[:, 0]
+    return latent[:, 1:].mean(1) if kind == "mean" else latent[:, 1:]
 
-    def initialize_weights(self):
-        "The authors' (and MAE's) initialization: Xavier-uniform Linear with zero bias, unit LayerNorm, N(0, 0.02) tokens."
-        w = self.patch_embed.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.normal_(self.cls_token, std=0.02)
-        nn.init.normal_(self.mask_token, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None: nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+@patch
+def initialize_weights(self:MAEBase):
+    "The authors' (and MAE's) initialization: Xavier-uniform Linear, zero bias, unit LayerNorm, N(0, 0.02) tokens."
+    weight = self.patch_embed.weight.data
+    nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
+    nn.init.normal_(self.cls_token, std=0.02)
+    nn.init.normal_(self.mask_token, std=0.02)
+    for module in self.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None: nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
 
 # %% ../nbs/07_model.ipynb #06b1a107
 class CrateMAE(MAEBase):
@@ -290,9 +306,13 @@ def reconstruct(self:MAEBase,
                )->tuple:                 # (masked input, prediction, prediction pasted, per-image MSE (B,))
     "Masked input, prediction, and prediction with the visible patches pasted back, as images; each image's masked MSE."
     with torch.no_grad(): _, pred, mask = self(imgs, mask_ratio, noise)
-    pred, target, m = pred.float(), self.patchify(imgs), mask.unsqueeze(-1)
-    mse = (((pred - target) ** 2).mean(-1) * mask).sum(1) / mask.sum(1)
-    return self.unpatchify(target * (1 - m)), self.unpatchify(pred), self.unpatchify(pred * m + target * (1 - m)), mse
+    pred, target, removed = pred.float(), self.patchify(imgs), mask.unsqueeze(-1)
+    mean, std = target.mean(-1, keepdim=True), (target.var(-1, keepdim=True) + 1e-6) ** 0.5
+    goal = (target - mean) / std if self.norm_pix_loss else target   # what the loss compares pred with
+    mse = (((pred - goal) ** 2).mean(-1) * mask).sum(1) / mask.sum(1)
+    if self.norm_pix_loss: pred = pred * std + mean                   # back to pixels for the pictures
+    pasted = pred * removed + target * (1 - removed)
+    return self.unpatchify(target * (1 - removed)), self.unpatchify(pred), self.unpatchify(pasted), mse
 
 # %% ../nbs/07_model.ipynb #4cb31a53
 def _cfg(defaults, overrides): return {**defaults, **overrides}
@@ -367,7 +387,7 @@ _OFFICIAL_RULES = [(re.compile(a), b) for a, b in [
     (r"decoder_blocks\.(\d+)\.layers\.0\.1\.norm\.(weight|bias)", r"decoder_blocks.\1.ln2.\2"),
     (r"decoder_blocks\.(\d+)\.layers\.0\.1\.fn\.qkv\.weight", r"decoder_blocks.\1.mssa.qkv.weight"),
     (r"decoder_blocks\.(\d+)\.layers\.0\.1\.fn\.to_out\.0\.(weight|bias)", r"decoder_blocks.\1.mssa.to_out.\2"),
-    (r"(cls_token|mask_token|norm\.weight|norm\.bias|decoder_norm\.weight|decoder_norm\.bias|decoder_pred\.weight|decoder_pred\.bias)", r"\1"),
+    (r"(cls_token|mask_token|norm\.(weight|bias)|decoder_norm\.(weight|bias)|decoder_pred\.(weight|bias))", r"\1"),
 ]]
 _OFFICIAL_DROPPED = ("pos_embed", "decoder_pos_embed", "decoder_embed.weight", "decoder_embed.bias")
 
@@ -386,6 +406,7 @@ def _unwrap(sd):
     if "model" in sd and isinstance(sd["model"], dict): sd = sd["model"]
     return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
 
+# %% ../nbs/07_model.ipynb #21506601
 def load_official_state_dict(
     sd:dict,                  # the authors' state dict, bare or wrapped as {"model": ...}
     name_or_model="crate_mae_base", # registered name or a `CrateMAE` to load into
@@ -397,7 +418,9 @@ def load_official_state_dict(
     ours, unknown = {}, []
     for k, v in sd.items():
         try: nk = official_key_to_ours(k)
-        except KeyError: unknown.append(k); continue
+        except KeyError:
+            unknown.append(k)
+            continue
         if nk is not None: ours[nk] = v
     target = model.state_dict()
     missing = sorted(set(target) - set(ours)) + [k for k in ("decoder_pos_embed",) if k not in sd]
@@ -406,9 +429,10 @@ def load_official_state_dict(
         raise ValueError(f"keys that are not in a {model.depth}+{model.decoder_depth}-layer CRATE-MAE checkpoint: "
                          f"{(unknown + extra)[:8]}{' ...' if len(unknown + extra) > 8 else ''}")
     if missing:
-        raise ValueError(f"the checkpoint lacks {len(missing)} keys a {model.depth}+{model.decoder_depth}-layer CRATE-MAE needs, "
-                         f"e.g. {missing[:8]}")
-    bad = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(target[k].shape)}" for k, v in ours.items() if v.shape != target[k].shape]
+        raise ValueError(f"the checkpoint lacks {len(missing)} keys a {model.depth}+{model.decoder_depth}-layer "
+                         f"CRATE-MAE needs, e.g. {missing[:8]}")
+    bad = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(target[k].shape)}"
+           for k, v in ours.items() if v.shape != target[k].shape]
     pe = sd["decoder_pos_embed"]
     if tuple(pe.shape) != tuple(model.pos_embed.shape):
         bad.append(f"decoder_pos_embed: checkpoint {tuple(pe.shape)} vs model {tuple(model.pos_embed.shape)}")
@@ -419,6 +443,7 @@ def load_official_state_dict(
     with torch.no_grad(): model.pos_embed.copy_(pe.reshape(model.pos_embed.shape))
     return model
 
+# %% ../nbs/07_model.ipynb #738e0667
 def to_official_state_dict(
     model:CrateMAE, # our model
 )->dict:            # a state dict under the authors' names and shapes
@@ -439,7 +464,8 @@ def _official_example_keys(depth, decoder_depth):
         p = f"blocks.{i}.layers.0."
         yield from [p + "0.norm.weight", p + "0.norm.bias", p + "0.fn.qkv.weight", p + "0.fn.to_out.0.weight",
                     p + "0.fn.to_out.0.bias", p + "1.norm.weight", p + "1.norm.bias", p + "1.fn.weight"]
-    yield from ["norm.weight", "norm.bias", "decoder_embed.weight", "decoder_embed.bias", "mask_token", "decoder_pos_embed"]
+    yield from ["norm.weight", "norm.bias", "decoder_embed.weight", "decoder_embed.bias", "mask_token",
+                "decoder_pos_embed"]
     for i in range(decoder_depth):
         p = f"decoder_blocks.{i}.layers.0."
         yield from [p + "0.norm.weight", p + "0.norm.bias", p + "0.fn.weight", p + "1.norm.weight", p + "1.norm.bias",
@@ -462,7 +488,7 @@ def safe_torch_load(
             return torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" in str(e) or "GLOBAL" in str(e):
-            also = "".join(f", {c.__name__}" for c in allow)
+            also = "".join(f", {cls.__name__}" for cls in allow)
             raise error(f"refusing to load {name}: it contains pickled Python objects (code), not only tensors and "
                         f"plain containers{also}") from None
         raise error(f"{name} is not {what} (not a PyTorch file of tensors)") from None
@@ -483,6 +509,38 @@ def load_official_checkpoint(
     return load_official_state_dict(raw, name_or_model)
 
 # %% ../nbs/07_model.ipynb #cd62f052
+def _literal_masking(x, mask_ratio, noise):
+    "MAE's `random_masking` as written: shuffle by noise, keep the first `len_keep`, a `torch.ones` mask gathered back."
+    B, N, d = x.shape
+    len_keep = int(N * (1 - mask_ratio))
+    if noise is None: noise = torch.rand(B, N, device=x.device)
+    ids_shuffle = torch.argsort(noise, dim=1)
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    x = torch.gather(x, 1, ids_shuffle[:, :len_keep].unsqueeze(-1).repeat(1, 1, d))
+    mask = torch.ones(B, N, device=x.device)
+    mask[:, :len_keep] = 0
+    return x, torch.gather(mask, 1, ids_restore), ids_restore
+
+def _literal_refill(sd, x, ids_restore, N):
+    "The authors' pre-processing after the masking: cls token, mask tokens, unshuffle, `decoder_pos_embed`."
+    B, _, d = x.shape
+    x = torch.cat([sd["cls_token"].expand(B, -1, -1), x], 1)
+    mask_tokens = sd["mask_token"].repeat(B, N + 1 - x.shape[1], 1)
+    x_ = torch.cat([x[:, 1:, :], mask_tokens], 1)
+    x_ = torch.gather(x_, 1, ids_restore.unsqueeze(-1).repeat(1, 1, d))
+    return torch.cat([x[:, :1, :], x_], 1) + sd["decoder_pos_embed"]
+
+def _literal_loss(imgs, pred, mask, P, norm_pix_loss):
+    "MAE's `forward_loss` as written: einsum patchify, optional per-patch normalization, mean over removed patches."
+    B, C, H, W = imgs.shape
+    h, w = H // P, W // P
+    target = torch.einsum("nchpwq->nhwpqc", imgs.reshape(B, C, h, P, w, P)).reshape(B, h * w, P * P * C)
+    if norm_pix_loss:
+        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
+    loss = ((pred - target) ** 2).mean(-1)
+    return (loss * mask).sum() / mask.sum()
+
+# %% ../nbs/07_model.ipynb #12a161a4
 def mae_forward_literal(
     sd:dict,                 # the authors' state dict (their key names)
     imgs:torch.Tensor,       # images (B, C, H, W)
@@ -500,50 +558,32 @@ def mae_forward_literal(
     P, d = Wp.shape[-1], Wp.shape[0]
     ln = lambda x, pre, eps=1e-5: F.layer_norm(x, (d,), sd[pre + ".weight"], sd[pre + ".bias"], eps)
     x = F.conv2d(imgs, Wp, sd["patch_embed.proj.bias"], stride=P).flatten(2).transpose(1, 2)
-    B, N, _ = x.shape
-    # random_masking
-    len_keep = int(N * (1 - mask_ratio))
-    if noise is None: noise = torch.rand(B, N, device=imgs.device)
-    ids_shuffle = torch.argsort(noise, dim=1)
-    ids_restore = torch.argsort(ids_shuffle, dim=1)
-    x = torch.gather(x, 1, ids_shuffle[:, :len_keep].unsqueeze(-1).repeat(1, 1, d))
-    mask = torch.ones(B, N, device=imgs.device); mask[:, :len_keep] = 0
-    mask = torch.gather(mask, 1, ids_restore)
-    # cls token, mask tokens, unshuffle, position table
-    x = torch.cat([sd["cls_token"].expand(B, -1, -1), x], 1)
-    mask_tokens = sd["mask_token"].repeat(B, N + 1 - x.shape[1], 1)
-    x_ = torch.cat([x[:, 1:, :], mask_tokens], 1)
-    x_ = torch.gather(x_, 1, ids_restore.unsqueeze(-1).repeat(1, 1, d))
-    x = torch.cat([x[:, :1, :], x_], 1) + sd["decoder_pos_embed"]
+    N = x.shape[1]
+    x, mask, ids_restore = _literal_masking(x, mask_ratio, noise)
+    x = _literal_refill(sd, x, ids_restore, N)
     depth = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
-    for i in range(depth):
+    for i in range(depth):  # the encoder: MSSA with a residual, then ISTA (2.19)
         p = f"blocks.{i}.layers.0."
         grad_x = attend(ln(x, p + "0.norm"), sd[p + "0.fn.qkv.weight"], sd[p + "0.fn.to_out.0.weight"],
-                              sd[p + "0.fn.to_out.0.bias"], K) + x
+                        sd[p + "0.fn.to_out.0.bias"], K) + x
         x = ista_literal(ln(grad_x, p + "1.norm"), sd[p + "1.fn.weight"], eta, lam)
     x = ln(x, "norm", 1e-6)
     ddepth = len({k.split(".")[1] for k in sd if k.startswith("decoder_blocks.")})
-    for i in range(ddepth):
+    for i in range(ddepth):  # the decoder: E, then MSSA subtracted (2.20)
         p = f"decoder_blocks.{i}.layers.0."
         grad_x = F.linear(ln(x, p + "0.norm"), sd[p + "0.fn.weight"])
         x = grad_x - attend(ln(grad_x, p + "1.norm"), sd[p + "1.fn.qkv.weight"], sd[p + "1.fn.to_out.0.weight"],
-                                  sd[p + "1.fn.to_out.0.bias"], K)
+                            sd[p + "1.fn.to_out.0.bias"], K)
     pred = F.linear(ln(x, "decoder_norm", 1e-6), sd["decoder_pred.weight"], sd["decoder_pred.bias"])[:, 1:, :]
-    # loss
-    C = imgs.shape[1]; h, w = imgs.shape[2] // P, imgs.shape[3] // P
-    target = torch.einsum("nchpwq->nhwpqc", imgs.reshape(B, C, h, P, w, P)).reshape(B, h * w, P * P * C)
-    if norm_pix_loss:
-        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
-    loss = ((pred - target) ** 2).mean(-1)
-    loss = (loss * mask).sum() / mask.sum()
-    return loss, pred, mask
+    return _literal_loss(imgs, pred, mask, P, norm_pix_loss), pred, mask
 
 # %% ../nbs/07_model.ipynb #511a619c
 def _arch(name):
     "The model class named `name`: a subclass of `MAEBase` defined by a module that registers models."
     import_models()
-    classes = {c.__name__: c for c in MAEBase.__subclasses__()}
-    if name not in classes: raise ValueError(f"unknown model class {name!r} in the file's metadata; known: {', '.join(sorted(classes))}")
+    classes = {cls.__name__: cls for cls in MAEBase.__subclasses__()}
+    if name not in classes:
+        raise ValueError(f"unknown model class {name!r} in the file's metadata; known: {', '.join(sorted(classes))}")
     return classes[name]
 
 def save_weights(

@@ -18,17 +18,20 @@ __all__ = ['MSSA', 'mssa_literal']
 def _check_heads(d, K, p):
     "Validate `d`, `K`, `p` and return `p` (defaulting to `d // K`)."
     for v, n in ((d, "d"), (K, "K")):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"{n} must be a positive integer, got {v!r}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{n} must be a positive integer, got {v!r}")
     if p is None:
         if d % K: raise ValueError(f"d must be divisible by K when p is not given, got d={d}, K={K} (d % K = {d % K})")
         p = d // K
-    if not isinstance(p, int) or isinstance(p, bool) or p < 1: raise ValueError(f"p must be a positive integer, got {p!r}")
+    if not isinstance(p, int) or isinstance(p, bool) or p < 1:
+        raise ValueError(f"p must be a positive integer, got {p!r}")
     return p
 
 def _check_tokens(x, d, name="x"):
     "Raise unless `x` is a floating (B, n, d) tensor of row tokens."
     if not isinstance(x, Tensor): raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 3: raise ValueError(f"{name} must have shape (B, n, d) with tokens as rows, got shape {tuple(x.shape)}")
+    if x.ndim != 3:
+        raise ValueError(f"{name} must have shape (B, n, d) with tokens as rows, got shape {tuple(x.shape)}")
     if x.shape[-1] != d: raise ValueError(f"{name} must have last dimension d={d}, got shape {tuple(x.shape)}")
     if not x.is_floating_point(): raise ValueError(f"{name} must be a floating tensor, got dtype {x.dtype}")
 
@@ -39,7 +42,7 @@ def _cpu_bf16(w):
 
 # %% ../nbs/04_mssa.ipynb #63291337
 class MSSA(nn.Module):
-    "Multi-head subspace self-attention (2.8), code form: one $U_k$ per head for query, key and value, $p^{-1/2}$ temperature, untied output projection."
+    "Multi-head subspace self-attention (2.8), code form: one $U_k$ per head for q, k, v; $p^{-1/2}$; untied output."
     def __init__(self,
                  d:int, # token dimension
                  K:int, # number of heads (subspaces)
@@ -48,7 +51,8 @@ class MSSA(nn.Module):
                 ):
         super().__init__()
         p = _check_heads(d, K, p)
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1): raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
         self.d, self.K, self.p, self.dropout, self.scale = d, K, p, float(dropout), p**-0.5
         self.qkv = nn.Linear(d, K*p, bias=False)   # row block k of the weight is U_k^T
         self.to_out = nn.Linear(K*p, d)            # the untied [U_1 ... U_K], with a bias
@@ -89,10 +93,12 @@ def mssa_literal(x:Tensor, # tokens (B, n, d)
                  K:int, # number of heads
                 ) -> Tensor: # (B, n, d)
     "Reference MSSA with einsum and an explicit softmax, as the authors write it."
-    if not isinstance(W_qkv, Tensor) or W_qkv.ndim != 2: raise ValueError(f"W_qkv must be a (K*p, d) matrix, got {getattr(W_qkv, 'shape', W_qkv)}")
+    if not isinstance(W_qkv, Tensor) or W_qkv.ndim != 2:
+        raise ValueError(f"W_qkv must be a (K*p, d) matrix, got {getattr(W_qkv, 'shape', W_qkv)}")
     Kp, d = W_qkv.shape
     _check_tokens(x, d)
-    if not isinstance(K, int) or K < 1 or Kp % K: raise ValueError(f"K must be a positive integer dividing W_qkv.shape[0]={Kp}, got {K!r}")
+    if not isinstance(K, int) or K < 1 or Kp % K:
+        raise ValueError(f"K must be a positive integer dividing W_qkv.shape[0]={Kp}, got {K!r}")
     if tuple(W_out.shape) != (d, Kp): raise ValueError(f"W_out must have shape ({d}, {Kp}), got {tuple(W_out.shape)}")
     p = Kp // K
     U_T = W_qkv.reshape(K, p, d)                                         # U_k^T, k = 1..K

@@ -31,7 +31,8 @@ def analytic_flops(model,               # a `CrateMAE` (or chapter 15's visible-
     embed = _mm(N, P * P * C, d)
     if isinstance(model, CrateMAE):
         n = N + 1
-        ne = 1 + int(N * (1 - mask_ratio)) if getattr(model, "encoder_tokens", "all") == "visible" else n  # chapter 15's ablation
+        visible_only = getattr(model, "encoder_tokens", "all") == "visible"     # chapter 15's ablation
+        ne = 1 + int(N * (1 - mask_ratio)) if visible_only else n
         enc = len(model.blocks) * (_mm(ne, d, d) * 4 + 2 * _mm(ne, d, ne))       # qkv, to_out, D, D^T; W W^T, A W
         dec = len(model.decoder_blocks) * (_mm(n, d, d) * 3 + 2 * _mm(n, d, n))  # E, qkv, to_out; attention
         dd = d
@@ -48,7 +49,7 @@ def analytic_flops(model,               # a `CrateMAE` (or chapter 15's visible-
 
 @contextlib.contextmanager
 def math_attention():
-    "Inside: `F.scaled_dot_product_attention` computed as softmax(QK^T s)V with plain matmuls (visible to FLOP counters)."
+    "Inside: `F.scaled_dot_product_attention` as softmax(QK^T s)V with plain matmuls (visible to FLOP counters)."
     orig = F.scaled_dot_product_attention
     def sdpa(q, k, v, attn_mask=None, dropout_p=0., is_causal=False, scale=None, **kw):
         a = torch.softmax(q @ k.transpose(-1, -2) * (q.shape[-1] ** -0.5 if scale is None else scale), -1)
@@ -83,7 +84,8 @@ def matmul_rate(dtype=torch.float32, # torch.float32 or torch.bfloat16
     ts = []
     for _ in range(reps):
         if device != "cpu": torch.cuda.synchronize()
-        t0 = time.perf_counter(); a @ b
+        t0 = time.perf_counter()
+        a @ b
         if device != "cpu": torch.cuda.synchronize()
         ts.append(time.perf_counter() - t0)
     return 2 * n ** 3 / statistics.median(ts)
@@ -112,7 +114,8 @@ def _checkpointed(model):
     from torch.utils.checkpoint import checkpoint
     for blk in list(model.blocks) + list(model.decoder_blocks):
         f = blk.forward
-        blk.forward = (lambda f: lambda x, *a, **k: checkpoint(f, x, *a, use_reentrant=False, **k) if torch.is_grad_enabled() else f(x, *a, **k))(f)
+        blk.forward = (lambda f: lambda x, *a, **k: checkpoint(f, x, *a, use_reentrant=False, **k)
+                        if torch.is_grad_enabled() else f(x, *a, **k))(f)
     return model
 
 def _mssa_authors(x, W_qkv, W_out, b_out, K):
@@ -122,10 +125,11 @@ def _mssa_authors(x, W_qkv, W_out, b_out, K):
     attn = torch.softmax(torch.matmul(w, w.transpose(-1, -2)) * w.shape[-1] ** -0.5, dim=-1)
     return F.linear(torch.matmul(attn, w).transpose(1, 2).reshape(B, n, -1), W_out, b_out)
 
-def run_variant(spec:dict, # model, overrides, batch, side ('ours'|'literal'|'authors'), amp, switches, repeats, warmup, threads, seed
+def run_variant(spec:dict, # model, overrides, batch, side ('ours'|'literal'|'authors'), amp, switches, repeats, ...
                )->dict:    # spec + ms (median), ms_all, peak_rss_mib, loss, flops, mfu-ready numbers
     "Build and time one training-step variant in this process; returns the measurements."
-    s = dict(side="ours", overrides={}, batch=128, amp=False, attention="fast", ista="two", compile=False, fused_adamw=False,
+    s = dict(side="ours", overrides={}, batch=128, amp=False, attention="fast", ista="two", compile=False,
+             fused_adamw=False,
              channels_last=False, checkpoint=False, repeats=5, warmup=2, threads=None, seed=0, mask_ratio=0.75) | spec
     if s["threads"]: torch.set_num_threads(s["threads"])
     torch.manual_seed(s["seed"])
@@ -142,7 +146,8 @@ def run_variant(spec:dict, # model, overrides, batch, side ('ours'|'literal'|'au
         fwd = torch.compile(model) if s["compile"] else model
         run = lambda: fwd(x, s["mask_ratio"], noise)[0]
     else:
-        sd = {k: v.clone().requires_grad_(k not in ("pos_embed", "decoder_pos_embed") and not k.startswith("decoder_embed"))
+        frozen = lambda k: k in ("pos_embed", "decoder_pos_embed") or k.startswith("decoder_embed")
+        sd = {k: v.clone().requires_grad_(not frozen(k))
               for k, v in to_official_state_dict(model).items()}
         params = [v for v in sd.values() if v.requires_grad]
         mssa = _mssa_authors if s["side"] == "authors" else None
@@ -151,14 +156,18 @@ def run_variant(spec:dict, # model, overrides, batch, side ('ours'|'literal'|'au
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s["amp"]), _patched(s["attention"], s["ista"]):
             loss = run()
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
         return loss.item()
     t0 = time.perf_counter()
     for _ in range(s["warmup"]): loss = step()
     t_warm = time.perf_counter() - t0
     ts = []
     for _ in range(s["repeats"]):
-        t0 = time.perf_counter(); loss = step(); ts.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        loss = step()
+        ts.append(time.perf_counter() - t0)
     ms = statistics.median(ts) * 1e3
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dict(s, ms=ms, ms_all=[t * 1e3 for t in ts], warmup_s=t_warm, peak_rss_mib=peak, loss=loss, flops=flops,
@@ -174,7 +183,9 @@ def run_isolated(spec:dict, # a `run_variant` spec
     "Run one variant in a fresh process (its own peak memory); errors come back as data."
     import crate_mae.perf as mod                      # the module's function: spawn pickles it by reference
     ctx = mp.get_context("spawn")
-    q = ctx.Queue(); p = ctx.Process(target=mod._child, args=(spec, q)); p.start()
+    q = ctx.Queue()
+    p = ctx.Process(target=mod._child, args=(spec, q))
+    p.start()
     r = None
     t_end = time.time() + timeout
     while r is None and time.time() < t_end:
@@ -192,7 +203,8 @@ def default_variants(batch:int=128, # batch of the CIFAR-size comparisons
                     )->list:        # (label, spec) pairs
     "The chapter's side-by-side list: models, literal forms, and each fast path off in turn."
     b = dict(model="crate_mae_cifar", batch=batch, repeats=repeats, warmup=2)
-    vit, light = dict(b, model="vit_mae_cifar"), dict(b, model="vit_mae_cifar", overrides=dict(decoder_d=128, decoder_depth=2, decoder_K=4))
+    light_decoder = dict(decoder_d=128, decoder_depth=2, decoder_K=4)
+    vit, light = dict(b, model="vit_mae_cifar"), dict(b, model="vit_mae_cifar", overrides=light_decoder)
     out = []
     for amp, tag in ((False, "fp32"), (True, "bf16")):
         out += [(f"CRATE-MAE ours {tag}", dict(b, amp=amp)),
@@ -212,7 +224,7 @@ def default_variants(batch:int=128, # batch of the CIFAR-size comparisons
 def visible_variants(batch:int=128, # batch of the comparison
                      repeats:int=5, # timed steps per variant
                     )->list:        # (label, spec) pairs
-    "Chapter 15's side-by-side list: the paper's CRATE-MAE, the visible-only ablation, ViT-MAE with both decoders; fp32 and bf16."
+    "Chapter 15's side-by-side list: paper's CRATE-MAE, visible-only ablation, ViT-MAE with both decoders; fp32, bf16."
     b = dict(model="crate_mae_cifar", batch=batch, repeats=repeats, warmup=2)
     light = dict(decoder_d=128, decoder_depth=2, decoder_K=4)
     out = []
@@ -232,8 +244,10 @@ def side_by_side(variants:list, # (label, spec) pairs
     for label, spec in variants:
         r = dict(run_isolated(spec) if isolated else run_variant(spec), label=label)
         out.append(r)
-        if progress: print(f"{label:45s} " + (f"{r['ms']:8.1f} ms/step  {r['img_s']:7.1f} img/s  peak {r['peak_rss_mib']:6.0f} MiB"
-                                           if "ms" in r else r["error"]), flush=True)
+        if progress:
+            print(f"{label:45s} " + (f"{r['ms']:8.1f} ms/step  {r['img_s']:7.1f} img/s  peak {r['peak_rss_mib']:6.0f} "
+                                     "MiB"
+                                  if "ms" in r else r["error"]), flush=True)
     return out
 
 def perf_table(results:list,  # `side_by_side` output
@@ -242,19 +256,23 @@ def perf_table(results:list,  # `side_by_side` output
               )->str:         # Markdown table
     "Params, GFLOPs per step, ms per step, images/s, MFU, peak memory and the ratio to a reference row."
     by = {r["label"]: r for r in results}
-    lines = ["| variant | params (M) | GFLOP/step | ms/step (min-max) | img/s | MFU | peak RSS (MiB) | step time vs reference |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | params (M) | GFLOP/step | ms/step (min-max) | img/s | MFU | peak RSS (MiB) | step time vs "
+             "reference |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        if "ms" not in r: lines.append(f"| {r['label']} | | | error: {r['error']} | | | | |"); continue
+        if "ms" not in r:
+            lines.append(f"| {r['label']} | | | error: {r['error']} | | | | |")
+            continue
         rate = rates["bf16" if r["amp"] else "fp32"]
         mfu = r["flops"] / (r["ms"] / 1e3) / rate
         rl = (ref or {}).get(r["label"])
         rat = f"{r['ms'] / by[rl]['ms']:.2f}x the time of {rl}" if rl in by and "ms" in by[rl] else ""
-        lines.append(f"| {r['label']} | {r['params']/1e6:.2f} | {r['flops']/1e9:.1f} | {r['ms']:.0f} ({min(r['ms_all']):.0f}-{max(r['ms_all']):.0f}) | {r['img_s']:.0f} | {100*mfu:.1f}% | "
+        lines.append(f"| {r['label']} | {r['params']/1e6:.2f} | {r['flops']/1e9:.1f} | {r['ms']:.0f} "
+                     f"({min(r['ms_all']):.0f}-{max(r['ms_all']):.0f}) | {r['img_s']:.0f} | {100*mfu:.1f}% | "
                      f"{r['peak_rss_mib']:.0f} | {rat} |")
     return "\n".join(lines)
 
 def main(argv=None):
-    "`python -m crate_mae.perf`: the default (or chapter 15's) side-by-side run on this machine, written to --out as JSON."
+    "`python -m crate_mae.perf`: the default (or chapter 15's) side-by-side run on this machine, as JSON to --out."
     import argparse
     ap = argparse.ArgumentParser(description="side-by-side training-step benchmark (chapter 13)")
     ap.add_argument("--out", required=True, help="JSON file for the results")
@@ -262,17 +280,22 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--variants", choices=("default", "visible"), default="default",
-                    help="default: this chapter's list; visible: chapter 15's (paper's form, visible-only ablation, ViT-MAE)")
+                    help="default: this chapter's list; visible: chapter 15's (paper's form, visible-only ablation, "
+                         "ViT-MAE)")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
-    print(f"matmul 2048^3: fp32 {rates['fp32']/1e9:.0f} GFLOP/s, bf16 {rates['bf16']/1e9:.0f} GFLOP/s, {torch.get_num_threads()} threads")
-    vs = [(l, dict(s, threads=a.threads)) for l, s in (visible_variants if a.variants == "visible" else default_variants)(a.batch, a.repeats)]
+    print(f"matmul 2048^3: fp32 {rates['fp32']/1e9:.0f} GFLOP/s, bf16 {rates['bf16']/1e9:.0f} GFLOP/s, "
+          f"{torch.get_num_threads()} threads")
+    variants = visible_variants if a.variants == "visible" else default_variants
+    vs = [(l, dict(s, threads=a.threads)) for l, s in variants(a.batch, a.repeats)]
     res = side_by_side(vs)
     rates2 = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
-    out = dict(torch=torch.__version__, cpu=cpu_name(), variants=a.variants, threads=torch.get_num_threads(), rates_before=rates, rates_after=rates2, results=res,
+    out = dict(torch=torch.__version__, cpu=cpu_name(), variants=a.variants, threads=torch.get_num_threads(),
+               rates_before=rates, rates_after=rates2, results=res,
                date=time.strftime("%Y-%m-%d %H:%M"))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=1))
     return 0
 
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())   # run as a script, not in a notebook

@@ -13,7 +13,8 @@ from torch import nn
 __all__ = ['MODEL_MODULES', 'register_model', 'import_models', 'list_models', 'create_model']
 
 # %% ../nbs/06c_registry.ipynb #420e1a21
-MODEL_MODULES = ("crate_mae.model", "crate_mae.vit_mae", "crate_mae.visible")  # modules that register models, imported on the first lookup
+# the modules that register models, imported on the first lookup
+MODEL_MODULES = ("crate_mae.model", "crate_mae.vit_mae", "crate_mae.visible")
 _MODELS = {}
 
 def register_model(
@@ -39,10 +40,14 @@ def list_models(
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 def create_model(
-    name:str,     # registered name, e.g. "crate_mae_base" or "vit_mae_base"
-    **overrides,  # constructor arguments that replace the configuration's
+    name:str,               # registered name, e.g. "crate_mae_base" or "vit_mae_base"
+    pretrained:bool=False,  # load the weights that ship with the package (SHA-256 checked; chapter 7c)
+    **overrides,            # constructor arguments that replace the configuration's
 )->nn.Module:
-    "Build a registered model by name; the name is kept as `model.name`."
+    "Build a registered model by name (kept as `model.name`), with its shipped weights if `pretrained`."
+    if pretrained:   # the shipped file is checked before anything is built; its entry's overrides come first
+        from .pretrained import pretrained_overrides, load_pretrained
+        overrides = {**pretrained_overrides(name), **overrides}
     if name not in _MODELS: import_models()
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
@@ -52,4 +57,4 @@ def create_model(
         unknown = str(e).split("argument")[-1].strip()
         raise ValueError(f"{name} does not take {unknown} (given overrides: {overrides})") from None
     model.name = name
-    return model
+    return load_pretrained(model, name) if pretrained else model

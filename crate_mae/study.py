@@ -1,4 +1,4 @@
-"""CRATE-MAE and a ViT-MAE of the same width and depth, pretrained for 25 minutes each on a 2-core CPU, then probed, fine-tuned, measured for reconstruction and analysed layer by layer; with the sweeps of Tables 5 and 6 at CPU scale.
+"""What CRATE-MAE learns on a 2-core CPU: a written recipe search at 15 minutes per row, the 25-minute study with every encoder layer probed, the anchor's recipe at equal images, and the long run whose weights ship with the package.
 
 Docs: https://crate-mae.github.io/crate-mae/study.html.md"""
 
@@ -12,12 +12,13 @@ import numpy as np
 import torch
 from .train import read_metrics
 from .model import create_model, param_counts
-from .evaluate import eval_loader, subset_dataset, by_layer, best_layer
-from .analysis import layer_stats, summarize_stats, reconstruction_grid, cls_attention, token_features, pca_rgb, plot_maps, _show
+from .evaluate import eval_loader, subset_dataset, by_layer, best_layer, balanced_indices
+from .analysis import (layer_stats, summarize_stats, reconstruction_grid, cls_attention, token_features,
+                                pca_rgb, plot_maps, _show)
 
 # %% auto #0
-__all__ = ['load_results', 'run_summary', 'md_table', 'budget_steps', 'main', 'search_rows', 'search_table', 'probe_rows',
-           'analyze_models']
+__all__ = ['PROBE_HEADS', 'load_results', 'run_summary', 'md_table', 'budget_steps', 'main', 'search_rows', 'search_table',
+           'model_card', 'probe_rows', 'analyze_models']
 
 # %% ../nbs/12_study.ipynb #6cad75f5
 def load_results(folder, # a folder of `crate-mae ... --json` outputs and copied metrics.jsonl files
@@ -65,33 +66,47 @@ def budget_steps(config:str,          # registered model name
     if key not in store:
         torch.set_num_threads(threads or physical_cores())
         if amp == "auto":
-            torch.manual_seed(0); m = create_model(config, **overrides)
+            torch.manual_seed(0)
+            m = create_model(config, **overrides)
             amp = choose_amp("auto", "cpu", m, torch.randn(64, m.in_chans, *m.img_hw))[0]
         r = step_throughput(config, batch, steps=8, warmup=2, device="cpu", amp=amp == "bf16", **overrides)
         store[key] = dict(img_s=r["img_per_s"], ms_per_step=r["ms_per_step"], amp=amp, threads=torch.get_num_threads())
-        if cache is not None: Path(cache).parent.mkdir(parents=True, exist_ok=True); Path(cache).write_text(json.dumps(store, indent=1))
+        if cache is not None:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            Path(cache).write_text(json.dumps(store, indent=1))
     r = dict(store[key])
     r["steps"] = max(1, int(minutes * 60 * r["img_s"] / batch))
     return dict(r, images=r["steps"] * batch, minutes=minutes, config=config, batch=batch, **overrides)
 
 # %% ../nbs/12_study.ipynb #8313c0a0
 def main(argv=None):
-    "`python -m crate_mae.study steps ...`: print the steps of a budgeted search row (the shell scripts' helper)."
+    "`python -m crate_mae.study steps|card ...`: the steps of a budgeted search row; a shipped file's model card."
     ap = argparse.ArgumentParser(prog="python -m crate_mae.study")
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("steps", help="optimizer steps that fit in a wall-time budget for a configuration")
-    s.add_argument("--config", default="crate_mae_cifar"); s.add_argument("--minutes", type=float, required=True)
-    s.add_argument("--batch", type=int, default=128); s.add_argument("--amp", default="auto", choices=["auto", "none", "bf16"])
-    s.add_argument("--threads", type=int); s.add_argument("--cache", help="JSON file of measured rates (read and extended)")
+    s.add_argument("--config", default="crate_mae_cifar")
+    s.add_argument("--minutes", type=float, required=True)
+    s.add_argument("--batch", type=int, default=128)
+    s.add_argument("--amp", default="auto", choices=["auto", "none", "bf16"])
+    s.add_argument("--threads", type=int)
+    s.add_argument("--cache", help="JSON file of measured rates (read and extended)")
     for k in ("depth", "decoder_depth", "d", "K"): s.add_argument("--" + k.replace("_", "-"), type=int)
+    c = sub.add_parser("card", help="write the model card of a weight file that ships (chapter 7c)")
+    c.add_argument("run", help="the training run's folder")
+    for k in ("weights", "probe", "recon", "where", "command", "out"): c.add_argument("--" + k, required=True)
+    c.add_argument("--pixels", help="`crate-mae probe --pixels --json` on the same images")
     a = ap.parse_args(argv)
+    if a.cmd == "card":
+        read = lambda p: json.loads(Path(p).read_text()) if p else None
+        text = model_card(a.run, a.weights, read(a.probe), read(a.recon), a.where, a.command, read(a.pixels))
+        Path(a.out).write_text(text)
+        print(f"{a.out}: model card of {a.weights}")
+        return 0
     kw = {k: getattr(a, k) for k in ("depth", "decoder_depth", "d", "K") if getattr(a, k) is not None}
     r = budget_steps(a.config, a.minutes, a.batch, a.amp, a.threads, a.cache, **kw)
     print(r["steps"])
     print(json.dumps(r), file=sys.stderr)
     return 0
-
-if __name__ == "__main__" and "IPython" not in sys.modules: sys.exit(main())
 
 # %% ../nbs/12_study.ipynb #394d0aab
 def _as_results(probe_json:dict)->dict:
@@ -112,7 +127,8 @@ def search_rows(folder,            # a folder of `run_search.sh` results: NAME_{
         cfg_p, met_p, rec_p = folder/f"{n}_config.json", folder/f"{n}_metrics.jsonl", folder/f"{n}_recon.json"
         if cfg_p.is_file():
             c = json.loads(cfg_p.read_text())
-            row.update(batch=c["eff_batch"], steps=c["total_steps"], images=c["total_steps"] * c["eff_batch"], lr=c["peak_lr"],
+            row.update(batch=c["eff_batch"], steps=c["total_steps"], images=c["total_steps"] * c["eff_batch"],
+                       lr=c["peak_lr"],
                        amp=c.get("amp_used", c.get("amp")), crop=c.get("crop", "rrc"), mask=c.get("mask_ratio") or 0.75,
                        kw=c.get("model_kwargs") or {})
         if met_p.is_file(): row["train_loss"] = read_metrics(met_p)[-1]["loss"]
@@ -132,34 +148,95 @@ def search_table(rows:list, # `search_rows` output
                 )->str:     # Markdown
     "The search rows as a Markdown table (accuracies in percent, honest protocol; the paper's protocol in brackets)."
     pct = lambda r, k: f"{100 * r[k]:.1f} ({100 * r[k + '_paper']:.1f})" if k in r else ""
-    body = [[r["name"], f"{r.get('images', 0):,}", r.get("train_loss", float("nan")), r.get("recon", float("nan")),
+    body = [[r["name"], f"{r.get('images', 0):,}", r.get("train_loss", ""), r.get("recon", ""),
              pct(r, "mean_last"), pct(r, "cls_last"),
-             f"{pct(r, 'mean_best')} @{r.get('mean_best_layer', '')}", f"{pct(r, 'cls_best')} @{r.get('cls_best_layer', '')}"]
+             f"{pct(r, 'mean_best')} "
+             f"@{r.get('mean_best_layer', '')}", f"{pct(r, 'cls_best')} @{r.get('cls_best_layer', '')}"]
             for r in rows]
     return md_table(body, ["row", "images", "train loss", "test recon", "mean, last", "cls, last", "mean, best layer",
                            "cls, best layer"], fmt="{:.3f}")
+
+# %% ../nbs/12_study.ipynb #a6d82389
+def _card_rows(pr:dict, pixels:dict=None)->list:
+    "The model card's probe table: every layer, both kinds, both protocols; raw pixels last."
+    pct = lambda r: [f"{100 * r.honest_acc:.2f}", f"{100 * r.paper_acc:.2f}"]
+    rows = [[f"{k} features, layer {l}", *pct(pr[f"{k}@{l}"])] for k in ("mean", "cls") for l, _ in by_layer(pr)[k]]
+    if pixels:
+        px = pixels.get("pixels", pixels)
+        rows.append(["raw pixels", f"{100 * px['honest_acc']:.2f}", f"{100 * px['paper_acc']:.2f}"])
+    return rows
+
+def model_card(run,              # the training run's folder (config.json, metrics.jsonl)
+               weights,          # the weight file that ships
+               probe:dict,       # `crate-mae probe --layers all --json` of those weights (parsed)
+               recon:dict,       # `crate-mae reconstruct --json` of those weights (parsed)
+               where:str,        # the machine it was trained on, in words
+               command:str,      # the exact commands that trained it
+               pixels:dict=None, # the raw-pixel probe on the same images (parsed), for comparison
+              )->str:            # Markdown
+    "The model card of a shipped weight file: data, recipe, images seen, machine, probes, reconstruction, hash."
+    from crate_mae.pretrained import sha256_file
+    run = Path(run)
+    cfg, recs = json.loads((run/"config.json").read_text()), read_metrics(run/"metrics.jsonl")
+    pr, last = _as_results(probe), recs[-1]
+    images, kw = last["step"] * cfg["eff_batch"], cfg.get("model_kwargs") or {}
+    target = "per-patch normalized targets, as trained" if kw.get("norm_pix_loss") else "normalized pixels"
+    n = pr["mean"]
+    return f"""# Model card: `{cfg['model']}` (pretrained)
+
+Weights: `{Path(weights).name}`, SHA-256 `{sha256_file(weights)}`
+(checked by `create_model("{cfg['model']}", pretrained=True)`).
+
+- **Model**: CRATE-MAE as in the paper and the authors' code (chapters 4-7), 32x32 images, patch 4,
+  d 192, 6 heads, 6 encoder + 6 decoder layers{''.join(f', {k}={v}' for k, v in kw.items())}.
+- **Data**: CIFAR-10 training set (50,000 images), {cfg.get('crop', 'rrc')} crop + horizontal flip,
+  mask ratio {cfg.get('mask_ratio') or 0.75}.
+- **Recipe**: `{cfg['recipe']}`: AdamW (0.9, 0.95), peak learning rate {cfg['peak_lr']:.2e} at batch
+  {cfg['eff_batch']}, {cfg['warmup_steps']} warmup steps then cosine to 0, weight decay
+  {cfg.get('weight_decay') or 0.05}, seed {cfg['seed']}, precision {cfg.get('amp_used', cfg.get('amp'))}.
+- **Training**: {last['step']:,} steps, {images:,} images ({images / 50000:.1f} epochs),
+  {last['time'] / 3600:.2f} hours on {where}. Final training loss {last['loss']:.4f}.
+- **Commands**: {command}
+
+## Evaluation (the book's protocols, chapter 10)
+
+Masked-patch reconstruction loss (mask 0.75, fixed per-image masks, {recon['test']['n']:,} test images,
+{target}): {recon['test']['loss']:.4f}.
+
+Linear probe, {n.n_train:,} training / {n.n_test:,} test images, standardized features, C chosen on
+held-out training images (honest) or on the test set (the paper's protocol):
+
+{md_table(_card_rows(pr, pixels), ["features", "honest, %", "paper's, %"])}
+"""
 
 # %% ../nbs/12_study.ipynb #ab182865
 def probe_rows(res:dict, # `load_results` output
                names=(("crate", "CRATE-MAE, pretrained"), ("random_crate", "CRATE-MAE, random init"),
                       ("vit", "ViT-MAE, pretrained"), ("random_vit", "ViT-MAE, random init")), # (stem suffix, label)
-              )->list:   # rows: label, cls paper, cls honest, mean paper, mean honest (percent)
-    "Probe accuracies (percent) of each model and feature kind under both protocols, plus the pixel baseline."
+              )->list:   # rows: label, cls paper, cls honest, mean paper, mean honest (percent), best mean layer
+    "Probe accuracies (percent) of each model's last layer under both protocols, its best layer, the pixel baseline."
     rows = []
     for key, label in names:
         r = res.get(f"probe_{key}")
         if r is None: continue
-        rows.append([label] + [100 * r[k][f"{p}_acc"] for k in ("cls", "mean") for p in ("paper", "honest")])
+        best = ""
+        if "mean@1" in r:   # every layer was probed: the layer chosen on held-out training images
+            layer, acc = best_layer(_as_results(r), "mean")
+            best = f"{100 * acc:.2f} @{layer}"
+        rows.append([label] + [100 * r[k][f"{p}_acc"] for k in ("cls", "mean") for p in ("paper", "honest")] + [best])
     if "probe_pixels" in res:
-        px = res["probe_pixels"]; px = px.get("pixels", px)
-        rows.append(["raw pixels", "", "", 100 * px["paper_acc"], 100 * px["honest_acc"]])
+        px = res["probe_pixels"]
+        px = px.get("pixels", px)
+        rows.append(["raw pixels", "", "", 100 * px["paper_acc"], 100 * px["honest_acc"], ""])
     return rows
+
+PROBE_HEADS = ["features of", "cls, paper", "cls, honest", "mean, paper", "mean, honest", "mean, best layer (honest)"]
 
 # %% ../nbs/12_study.ipynb #ed582200
 def analyze_models(crate:dict,        # {label: CrateMAE} for the Figure-5 statistics
                    fig_models:dict,   # {label: model} for the reconstruction and attention figures
                    ds,                # an `ArrayDataset` (test split)
-                   n:int=256,         # images for the statistics (the first n)
+                   n:int=256,         # images for the statistics (a seeded, class-balanced draw)
                    fig_label:int=None,# class of the Figure-7 images (default: that of image 0)
                    out=None,          # folder for analysis.json, fig6.png, fig7.png (None: nothing written)
                   )->dict:            # {"layer_stats": {label: summary}, "figures": [paths]}
@@ -168,25 +245,36 @@ def analyze_models(crate:dict,        # {label: CrateMAE} for the Figure-5 stati
     ref = next(iter(crate.values())) if crate else next(iter(fig_models.values()))
     def batch(idx):                                    # normalized images at the models' input size and channels
         return next(iter(eval_loader(ref, subset_dataset(ds, np.asarray(idx)), len(idx))))[0]
-    imgs = batch(range(min(n, len(ds))))
+    labels = np.asarray(ds.labels)
+    classes = np.unique(labels)
+    pick = balanced_indices(labels, max(1, n // len(classes)), seed=0)   # the split may be sorted by class
+    imgs = batch(pick)
     stats = {k: summarize_stats(layer_stats(m, imgs)) for k, m in crate.items()}
     out_d, figs = dict(layer_stats=stats, n_images=len(imgs)), []
-    labels = [int(y) for y in ds.labels]
-    lab = labels[0] if fig_label is None else fig_label
-    idx = [i for i, y in enumerate(labels) if y == lab][:8]
+    lab = int(labels[pick[0]]) if fig_label is None else fig_label
+    idx = [i for i in pick if labels[i] == lab][:8]
+    one_each = [pick[labels[pick] == c][0] for c in classes][:8]        # Figure 6: one image of each class
     mean, std = ds.mean, ds.std
     if len(mean) != ref.in_chans: mean, std = tuple(mean) * ref.in_chans, tuple(std) * ref.in_chans
-    f6 = reconstruction_grid(fig_models, batch(range(8)), mean, std,
+    f6 = reconstruction_grid(fig_models, batch(one_each), mean, std,
                              title="masked input, reconstructions (visible patches pasted back), original")
     x7, rows = batch(idx), {}
     for name, m in fig_models.items():
         rows[f"{name}\ncls attn"] = cls_attention(m, x7)
         rows[f"{name}\nPCA"] = pca_rgb(token_features(m, x7), m.grid)[0]
     raw = _show(x7, mean, std)
-    f7 = plot_maps(rows, raw, title=f"penultimate layer: cls attention (mean over heads) and PCA of token features, class {lab}")
+    f7 = plot_maps(rows, raw, title="penultimate layer: cls attention (mean over heads) and PCA of token features, "
+                                    f"class {lab}")
     if out is not None:
-        out = Path(out); out.mkdir(parents=True, exist_ok=True)
-        for f, name in ((f6, "fig6.png"), (f7, "fig7.png")): f.savefig(out/name, dpi=72); figs.append(str(out/name))
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        for f, name in ((f6, "fig6.png"), (f7, "fig7.png")):
+            f.savefig(out/name, dpi=72)
+            figs.append(str(out/name))
         (out/"analysis.json").write_text(json.dumps(out_d, indent=1))
-    plt.close(f6); plt.close(f7)
+    plt.close(f6)
+    plt.close(f7)
     return dict(out_d, figures=figs)
+
+# %% ../nbs/12_study.ipynb #4c8a22aa
+if __name__ == "__main__" and "IPython" not in sys.modules: sys.exit(main())   # after every definition

@@ -22,7 +22,7 @@ __all__ = ['ABLATION_RUNS', 'CrateMAEVisible', 'visible_crate_mae_nano', 'visibl
 
 # %% ../nbs/15_visible.ipynb #fe6f4d59
 class CrateMAEVisible(CrateMAE, MAEBase):  # MAEBase again: `load_weights` looks among MAEBase's direct subclasses
-    "Our ablation, not the paper's model: CRATE-MAE whose encoder layers see only the cls token and the visible patches."
+    "Our ablation, not the paper's model: CRATE-MAE whose encoder layers see only the cls and the visible patches."
     encoder_tokens = "visible"  # which tokens the encoder layers see (the paper's `CrateMAE`: all N + 1)
     def __init__(self,
                  img_size=224,          # image size: int or (H, W), divisible by `patch_size`
@@ -39,7 +39,8 @@ class CrateMAEVisible(CrateMAE, MAEBase):  # MAEBase again: `load_weights` looks
                  decoder_pos:str="mask",# position code at the decoder input: 'mask' (mask tokens only) or 'all' (MAE's)
                 ):
         if decoder_pos not in ("mask", "all"):
-            raise ValueError(f"decoder_pos must be 'mask' (a position code on the mask tokens) or 'all' (on every token, "
+            raise ValueError("decoder_pos must be 'mask' (a position code on the mask tokens) or 'all' (on every "
+                             "token, "
                              f"MAE's choice), got {decoder_pos!r}")
         super().__init__(img_size, patch_size, in_chans, d, depth, K, decoder_depth, eta, lam, dropout, norm_pix_loss)
         self.decoder_pos = decoder_pos
@@ -53,7 +54,7 @@ def forward_encoder(self:CrateMAEVisible,
                     noise:torch.Tensor=None,    # optional (B, N) noise fixing the mask
                     return_intermediates:bool=False, # also return per-layer dicts
                    ):
-    "Encode the cls token and the visible patches (15.2): `(latent (B, 1+n_keep, d), mask (B, N), ids_restore (B, N)[, dicts])`."
+    "Encode the cls token and the visible patches (15.2): `(latent (B, 1+n_keep, d), mask, ids_restore[, dicts])`."
     x = self.embed(imgs) + self.pos_embed[:, 1:]                   # the position code travels with its patch
     B, N, d = x.shape
     if mask_ratio == 0 and noise is None:                          # nothing removed: keep the grid order
@@ -116,8 +117,9 @@ def visible_crate_mae_base(
 def light_vit_mae_cifar(
     **kw, # constructor arguments that override the configuration
 ):
-    "ViT-MAE of `vit_mae_cifar`'s encoder (32/4, d 192, 6 blocks, 6 heads) with chapter 13's light decoder: 128 wide, 2 blocks."
-    return ViTMAE(**{**dict(img_size=32, patch_size=4, d=192, depth=6, K=6, decoder_d=128, decoder_depth=2, decoder_K=4), **kw})
+    "ViT-MAE of `vit_mae_cifar`'s encoder (32/4, d 192, 6 blocks, 6 heads) with chapter 13's light decoder (128 x 2)."
+    cfg = dict(img_size=32, patch_size=4, d=192, depth=6, K=6, decoder_d=128, decoder_depth=2, decoder_K=4)
+    return ViTMAE(**{**cfg, **kw})
 
 # %% ../nbs/15_visible.ipynb #eae24780
 def mask_attention(model,                 # a `CrateMAE` in the paper's form (its encoder holds mask tokens)
@@ -147,8 +149,8 @@ def ablation_stats(models:dict,           # {label: a CRATE-MAE of either form}
                    imgs:torch.Tensor,     # normalized images (B, C, H, W)
                    mask_ratios=(0., 0.75),# 0: whole images (what the probes see); 0.75: the pretraining view
                    seed:int=0,            # masking seed
-                  )->dict:                # {'mask0': {label: summary}, 'mask0.75': ..., 'mask_attention': {label: [L]}, ...}
-    "Figure 5's per-layer measurements of every model at every mask ratio, and the paper's form's attention on mask tokens."
+                  )->dict:                # {'mask0': {label: summary}, 'mask0.75': ..., 'mask_attention': ...}
+    "Figure 5's per-layer measurements of every model at every mask ratio; the paper's form's attention on mask tokens."
     if not models: raise ValueError("give at least one model")
     from crate_mae.analysis import layer_stats, summarize_stats
     out = {f"mask{r:g}": {k: summarize_stats(layer_stats(m, imgs, r, seed=seed)) for k, m in models.items()}
@@ -186,7 +188,8 @@ def stats_main(argv=None, # command-line arguments (default: sys.argv[1:])
         label, sep, path = spec.partition("=")
         if not (sep and label and path): raise ValueError(f"--checkpoint takes LABEL=PATH, got {spec!r}")
         models[label] = load_model(path, device=a.device)[0]
-    for name in a.init: models["init" if len(a.init) == 1 else f"init {name}"] = load_model(None, name, a.device, a.seed)[0]
+    for name in a.init:
+        models["init" if len(a.init) == 1 else f"init {name}"] = load_model(None, name, a.device, a.seed)[0]
     if not models: raise ValueError("give at least one --checkpoint LABEL=PATH or --init NAME")
     bad = [k for k, m in models.items() if not isinstance(m, CrateMAE)]
     if bad: raise ValueError(f"Figure 5's measurements need CRATE-MAE models (MSSA + ISTA layers); not: {bad}")
@@ -195,10 +198,13 @@ def stats_main(argv=None, # command-line arguments (default: sys.argv[1:])
     imgs = next(iter(eval_loader(next(iter(models.values())), subset_dataset(ds, idx), len(idx))))[0]
     out = dict(ablation_stats(models, imgs, (0., a.mask_ratio), a.seed), dataset=ds.name, seed=a.seed,
                models={k: getattr(m, "name", type(m).__name__) for k, m in models.items()})
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True); Path(a.json).write_text(json.dumps(out, indent=1))
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps(out, indent=1))
     rc = " | ".join(f"{k}: rc_half {v['rc_half']['mean'][0]:.1f} -> {v['rc_half']['mean'][-1]:.1f}, nonzero "
-                    f"{v['sparsity']['mean'][0]:.3f} -> {v['sparsity']['mean'][-1]:.3f}" for k, v in out["mask0"].items())
-    print(f"layer stats of {len(models)} models on {len(idx)} {ds.name} test images (whole images, layer 1 -> L): {rc} | "
+                    f"{v['sparsity']['mean'][0]:.3f} -> "
+                    f"{v['sparsity']['mean'][-1]:.3f}" for k, v in out["mask0"].items())
+    print(f"layer stats of {len(models)} models on {len(idx)} {ds.name} test images (whole images, layer 1 -> L): {rc} "
+          "| "
           f"{a.json} | {time.time() - t0:.1f} s")
     return 0
 
@@ -217,7 +223,8 @@ def load_ablation(folder, # the results folder written by `run_ablation.sh` (nbs
     from crate_mae.study import load_results
     from crate_mae.evaluate import ProbeResult
     res = load_results(folder)
-    return {k: ({kind: ProbeResult(**r) for kind, r in v.items()} if k.startswith("probe_") else v) for k, v in res.items()}
+    probes = lambda v: {kind: ProbeResult(**r) for kind, r in v.items()}
+    return {k: (probes(v) if k.startswith("probe_") else v) for k, v in res.items()}
 
 # %% ../nbs/15_visible.ipynb #3002db13
 def _cells(res, key, name, timing, protocol):
@@ -252,7 +259,8 @@ def ablation_table(res:dict,              # `load_ablation` output (may be parti
     runs = ABLATION_RUNS if runs is None else runs
     heads = ["model", "params (M)", "GFLOP/image (train step)", "ms/step fp32", "ms/step bf16", "images seen",
              f"probe cls, % ({protocol})", f"probe mean, % ({protocol})", "best layer, mean", "test masked MSE"]
-    return md_table([[label, *_cells(res, k, name, timing, protocol)] for k, (name, label, timing) in runs.items()], heads)
+    rows = [[label, *_cells(res, k, name, timing, protocol)] for k, (name, label, timing) in runs.items()]
+    return md_table(rows, heads)
 
 def machine_note(res:dict, # `load_ablation` output
                 )->str:    # one line per recorded source
@@ -260,7 +268,8 @@ def machine_note(res:dict, # `load_ablation` output
     lines = []
     if "perf" in res:
         p = res["perf"]
-        lines.append(f"timing: {p.get('cpu', 'CPU not recorded')}, {p['threads']} threads, torch {p['torch']}, {p['date']}")
+        lines.append(f"timing: {p.get('cpu', 'CPU not recorded')}, {p['threads']} threads, torch {p['torch']}, "
+                     f"{p['date']}")
     for k in ("paper", "visible", "mae"):
         c = res.get(f"config_{k}")
         if not c: continue

@@ -103,7 +103,8 @@ class ViTMAE(MAEBase):
         super().__init__(img_size, patch_size, in_chans, d, K, norm_pix_loss)
         if decoder_K < 1 or decoder_d % decoder_K:
             raise ValueError(f"decoder_d={decoder_d} must be divisible by the number of decoder heads {decoder_K}")
-        if decoder_d % 4: raise ValueError(f"decoder_d={decoder_d} must be divisible by 4 for the 2-D sin-cos position code")
+        if decoder_d % 4:
+            raise ValueError(f"decoder_d={decoder_d} must be divisible by 4 (the 2-D sin-cos position code)")
         if depth < 1 or decoder_depth < 1:
             raise ValueError(f"depth and decoder_depth must be positive, got {depth} and {decoder_depth}")
         self.depth, self.decoder_d, self.decoder_depth, self.decoder_K = depth, decoder_d, decoder_depth, decoder_K
@@ -114,7 +115,8 @@ class ViTMAE(MAEBase):
         self.norm = nn.LayerNorm(d, eps=1e-6)
         self.decoder_embed = nn.Linear(d, decoder_d)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_d))
-        self.register_buffer("decoder_pos_embed", sincos_pos_embed_2d(decoder_d, self.grid).unsqueeze(0), persistent=False)
+        table = sincos_pos_embed_2d(decoder_d, self.grid).unsqueeze(0)
+        self.register_buffer("decoder_pos_embed", table, persistent=False)
         self.decoder_blocks = nn.ModuleList([ViTBlock(decoder_d, decoder_K, mlp_ratio, qkv_bias, dropout)
                                              for _ in range(decoder_depth)])
         self.decoder_norm = nn.LayerNorm(decoder_d, eps=1e-6)

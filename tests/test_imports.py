@@ -12,7 +12,7 @@ PKG = Path(crate_mae.__file__).parent
 LAYERS = [
     ("theory", {"coding_rate", "denoising", "diffusion"}),
     ("layers", {"mssa", "ista", "encoder", "decoder"}),
-    ("models", {"registry", "model", "vit_mae"}),
+    ("models", {"registry", "model", "vit_mae", "pretrained"}),
     ("data and training", {"data", "train"}),
     ("evaluation and studies", {"evaluate", "analysis", "perf", "gpu", "study", "figures", "visible"}),
     ("command line", {"cli"}),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Build and check the documentation site offline, without Quarto.
 
-0. `tools/eq_index.py --check`: the equation index must cover every cited equation and name only existing functions.
+0. `tools/eq_index.py --check`: the equation index must cover every cited equation and name only existing functions;
+   `tools/link_chapters.py --check`: every "chapter N" in the prose is a link.
 1. nbdev's own processing (`nbdev-proc-nbs` without its Quarto install step) writes `_proc/`.
 2. The processed pages are staged in `_smalldocs/` under nbdev's page names (`01_coding_rate.ipynb`
    -> `coding_rate.ipynb`, as Quarto names them from nbdev's `output-file:`), with links rewritten.
@@ -85,6 +86,8 @@ def main():
     ap.add_argument("--no-check", action="store_true", help="skip the link check")
     args = ap.parse_args()
     subprocess.run([sys.executable, str(ROOT/"tools"/"eq_index.py"), "--check"], check=True)
+    nbs = sorted(str(p) for p in (ROOT/"nbs").glob("*.ipynb"))
+    subprocess.run([sys.executable, str(ROOT/"tools"/"link_chapters.py"), "--check", *nbs], check=True)
     proc_dir = proc()
     names = stage(proc_dir)
     print(f"staged {len(names)} pages in {STAGE.relative_to(ROOT)}/")

@@ -93,8 +93,17 @@ def defs_citing(src:str)->dict:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
             body = "\n".join(lines[node.lineno - 1:node.end_lineno])
-            for eq in citations(body): out.setdefault(eq, []).append(node.name)
+            for eq in citations(body): out.setdefault(eq, []).append(_qualname(node))
     return out
+
+
+def _qualname(node)->str:
+    "`Class.method` for a method added with fastcore's `@patch` (`def f(self:Class, ...)`), else the name."
+    patched = any(isinstance(d, ast.Name) and d.id == "patch" for d in getattr(node, "decorator_list", []))
+    args = getattr(node, "args", None)
+    if patched and args and args.args and isinstance(args.args[0].annotation, ast.Name):
+        return f"{args.args[0].annotation.id}.{node.name}"
+    return node.name
 
 
 def collect()->dict:
@@ -164,9 +173,12 @@ def check()->list:
         where = ", ".join(sorted({nb for nb, _, _ in collect()[eq]}))
         problems.append(f"({eq}) is cited in {where} but missing from the equation index")
     sys.path.insert(0, str(ROOT))
-    for mod, name in sorted(set(re.findall(r"`([a-z_]+)\.([A-Za-z_]\w*)`", tbl))):
-        try: ok = hasattr(importlib.import_module(f"crate_mae.{mod}"), name)
-        except ImportError: ok = False
+    for mod, name in sorted(set(re.findall(r"`([a-z_]+)\.([A-Za-z_][\w.]*)`", tbl))):
+        try:
+            obj = importlib.import_module(f"crate_mae.{mod}")
+            for part in name.split("."): obj = getattr(obj, part)
+            ok = True
+        except (ImportError, AttributeError): ok = False
         if not ok: problems.append(f"the equation index names crate_mae.{mod}.{name}, which does not exist")
     return problems
 

@@ -52,13 +52,27 @@ def absolutize(md, base):
 def text_of(v): return "".join(v) if isinstance(v, list) else v
 
 
+CALLOUT = re.compile(r'^:::\s*\{\.callout-(\w+)([^}]*)\}[ \t]*\n(.*?)^:::[ \t]*$', re.M | re.S)
+ALERTS = {"note": "NOTE", "tip": "TIP", "warning": "WARNING", "important": "IMPORTANT", "caution": "CAUTION"}
+
+
+def callouts(md):
+    "Quarto callouts (`::: {.callout-note title=\"...\"}`) as GitHub alerts (`> [!NOTE]`), the title in bold."
+    def fix(m):
+        kind, attrs, body = m.group(1), m.group(2), m.group(3).rstrip("\n")
+        title = re.search(r'title="([^"]*)"', attrs)
+        lines = [f"> [!{ALERTS.get(kind, 'NOTE')}]"] + ([f"> **{title.group(1)}**", ">"] if title else [])
+        return "\n".join(lines + [f"> {l}" if l else ">" for l in body.split("\n")])
+    return CALLOUT.sub(fix, md)
+
+
 def render(nb, out_dir):
     "Render notebook dict `nb` to markdown; write figures under `out_dir`. Returns the text."
     base, parts, nfig = doc_url(), [], 0
     for i, cell in enumerate(nb["cells"]):
         src = text_of(cell["source"])
         if cell["cell_type"] == "markdown":
-            md = absolutize(src, base)
+            md = callouts(absolutize(src, base))
             if i == 0 and md.startswith("# "):
                 title, _, rest = md.partition("\n")
                 md = f"{title}\n\n{BANNER}\n{rest}"

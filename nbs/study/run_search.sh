@@ -14,6 +14,10 @@ rows() { cat <<'ROWS'
 random       |  0 | crate_mae_cifar | 128 |
 base15       | 15 | crate_mae_cifar | 128 | --recipe cpu
 normpix15    | 15 | crate_mae_cifar | 128 | --recipe cpu --norm-pix-loss
+normpix_pad15 | 15 | crate_mae_cifar | 128 | --recipe cpu --norm-pix-loss --crop pad
+normpix_b64_15 | 15 | crate_mae_cifar | 64 | --recipe cpu --norm-pix-loss --blr 3e-3
+b64_15       | 15 | crate_mae_cifar | 64 | --recipe cpu --blr 3e-3
+normpix_lr2x15 | 15 | crate_mae_cifar | 128 | --recipe cpu --norm-pix-loss --blr 3e-3
 ROWS
 }
 row() { rows | awk -F'|' -v n="$1" '{k = $1; gsub(/^ +| +$/, "", k)} k == n'; }

@@ -14,6 +14,9 @@ case $WHAT in perf|pretrain|probe|reconstruct|stats|all) ;; *) echo "usage: $0 [
 
 # ---- settings: edit here, or set them in the environment (BUDGET=30m bash nbs/visible/run_ablation.sh) ----
 : "${BUDGET:=25m}"                       # wall time of each pretraining run, the same for all three
+: "${BUDGET_MODE:=wall}"                 # wall: --time-budget; images: the steps each config trains in BUDGET on this machine,
+                                         #   measured alone (python -m crate_mae.study steps), so runs may share the machine
+: "${THREADS:=}"                         # CPU threads per run (empty: the physical cores)
 : "${RECIPE:=cpu}"                       # named recipe (chapter 9); the tuned CPU recipe's other values go in TRAIN_FLAGS
 : "${BATCH:=256}"                        # images per optimizer step
 : "${TRAIN_FLAGS:=--amp bf16}"           # further `crate-mae pretrain` flags, e.g. "--amp bf16 --blr 2e-3 --crop pad --warmup-steps 100"
@@ -55,8 +58,13 @@ if want pretrain; then
     step pretrain $k ${CONFIG[$k]}
     if [ ! -f "$RUNS/$k/final.safetensors" ]; then
       resume=; [ -f "$RUNS/$k/checkpoint.pt" ] && resume=--resume
+      LEN="--time-budget $BUDGET"
+      if [ "$BUDGET_MODE" = images ]; then
+        MIN=$($PY -c "from crate_mae.cli import parse_duration as p; print(p('$BUDGET') / 60)")
+        LEN="--steps $($PY -m crate_mae.study steps --config ${CONFIG[$k]} --batch $BATCH --minutes $MIN --cache $OUT/throughput.json)"
+      fi
       $CLI pretrain --config ${CONFIG[$k]} --dataset $DATASET $DATA --recipe $RECIPE --batch-size $BATCH \
-        --time-budget $BUDGET $TRAIN_FLAGS --log-every $LOG_EVERY --no-progress --out "$RUNS/$k" $resume
+        $LEN $TRAIN_FLAGS --log-every $LOG_EVERY --no-progress --out "$RUNS/$k" ${THREADS:+--threads $THREADS} $resume
     fi
     cp "$RUNS/$k/metrics.jsonl" "$OUT/metrics_$k.jsonl"; cp "$RUNS/$k/config.json" "$OUT/config_$k.json"
   done
