@@ -7,7 +7,8 @@ Docs: https://crate-mae.github.io/crate-mae/cli.html.md"""
 # %% auto #0
 __all__ = ['PRETRAIN_DEFAULTS', 'DEMO_CONFIG', 'DEMO_BATCH', 'DEMO_CROP', 'DEMO_FIELDS', 'COMMANDS', 'check', 'UsageError',
            'prepare', 'parse_duration', 'flag', 'config_options', 'add_config_args', 'config_from_args', 'pretrain',
-           'demo', 'build_parser', 'main']
+           'demo', 'add_probe_args', 'probe_main', 'add_finetune_args', 'finetune_main', 'add_reconstruct_args',
+           'reconstruct_main', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #208bd7c7
 import argparse, dataclasses, json, os, platform, re, sys, time
@@ -18,11 +19,10 @@ import torch
 from fastcore.docments import docments
 import crate_mae
 from .train import TrainConfig, NonFiniteLoss, TRAJECTORY
-from .evaluate import (balanced_indices, best_layer, eval_loader, pixel_probe, plot_layer_probe, probe,
-                                reconstruction_loss, subset_dataset)
-from .evaluate import (add_probe_args, probe_main, add_finetune_args, finetune_main, add_reconstruct_args,
-                                reconstruct_main)
-from .data import load_dataset
+from .evaluate import (C_GRID, FEATURE_KINDS, PIXEL_C_GRID, balanced_indices, best_layer, by_layer,
+                                eval_loader, finetune, load_model, pixel_probe, plot_layer_probe, probe,
+                                reconstruction_loss, subset_dataset, subset_indices)
+from .data import canonical_name, load_dataset
 
 # %% ../nbs/99_cli.ipynb #e41ddaab
 def check(args=None):
@@ -218,13 +218,20 @@ def _check_dataset(cfg):
     raise UsageError(f"unknown dataset {cfg.dataset!r}: choose one of {', '.join(sorted(data.DATASETS))}, "
                      f"or prepare an array folder <root>/{name}/train.npz with `crate-mae prepare {name} --src DIR`")
 
+def _file_backend():
+    "Draw into files only (Agg) when run from a shell; in a notebook, leave its inline figures alone."
+    if "IPython" not in sys.modules:
+        import matplotlib
+        matplotlib.use("Agg")
+
 def _pretrain_summary(cfg, res):
     "Draw the run's curves into `curves.png` and print its one-line summary."
-    import matplotlib
-    matplotlib.use("Agg")
+    _file_backend()
+    import matplotlib.pyplot as plt
     from crate_mae.train import read_metrics, plot_metrics
     out = Path(res["out"])
-    plot_metrics(read_metrics(out/"metrics.jsonl"), title=f"{cfg.model} on {cfg.dataset}", path=out/"curves.png")
+    plt.close(plot_metrics(read_metrics(out/"metrics.jsonl"), title=f"{cfg.model} on {cfg.dataset}",
+                           path=out/"curves.png"))
     print(f"pretrain {cfg.model} on {cfg.dataset}: {res['steps']}/{res['total_steps']} steps ({res['stopped']}), "
           f"loss {res['loss']:.4f}, {res['img_s']:.0f} img/s, effective batch {res['eff_batch']}, "
           f"peak lr {res['peak_lr']:.2e}, {res['seconds']:.0f} s | "
@@ -303,8 +310,7 @@ def _demo_measure(mae, train_sub, test_sub, args, amp, seed, progress):
 # %% ../nbs/99_cli.ipynb #dfc81a75
 def _demo_figures(mae, out, cfg, res, records, test_sub, measures):
     "The report's figures: loss and learning rate, one reconstruction per class, the per-layer probe."
-    import matplotlib
-    matplotlib.use("Agg")
+    _file_backend()
     import matplotlib.pyplot as plt
     from crate_mae.train import plot_metrics, reconstruction_figure
     plt.close(plot_metrics(records, title=f"{cfg.model} on {cfg.dataset}: {res['steps']} steps of {res['eff_batch']}",
@@ -371,6 +377,7 @@ def _demo_report(cfg, res, records, measures, args, n_train, out, minutes)->str:
         f"`crate-mae demo --out {out} --resume`), `metrics.jsonl`, `config.json`. "
         f"Total time {minutes:.1f} minutes.\n")
 
+# %% ../nbs/99_cli.ipynb #c5bc67e4
 def _demo_summary(res, records, measures, out)->str:
     "The demo's last line on stdout."
     images, probe_txt = res["steps"] * res["eff_batch"], ""
@@ -405,6 +412,188 @@ def demo(args):
     minutes = (time.time() - t0) / 60
     (out/"report.md").write_text(_demo_report(cfg, res, records, measures, args, len(train_ds), out, minutes))
     print(_demo_summary(res, records, measures, out))
+    return 0
+
+# %% ../nbs/99_cli.ipynb #42fabdb1
+def _add_common(parser):
+    "Options of every evaluation command: what to evaluate, on which data, on which device, and where to write."
+    add = parser.add_argument
+    add("--checkpoint", help="weights (.safetensors), a training/fine-tuning checkpoint (.pt), "
+                             "or the authors' CRATE-MAE checkpoint (.pth, with --model)")
+    add("--model", help="registered model name: random init when no --checkpoint (e.g. crate_mae_nano)")
+    add("--dataset", default="cifar10", help="dataset name (array folder, torchvision or 'digits')")
+    add("--data-root", help="folder searched first for <dataset>/{train,test}.npz")
+    add("--batch-size", type=int, default=256, help="images per batch")
+    add("--seed", type=int, default=0, help="seed of subsets, splits, masks and initialization")
+    add("--device", default=None, help="'cpu' or 'cuda' (default: cuda when available)")
+    add("--amp", choices=["auto", "none", "bf16"], default="auto",
+        help="precision: bf16 autocast where it is native and faster (auto, the default), float32 (none), or bf16")
+    add("--bf16", action="store_true", help="same as --amp bf16 (kept for older scripts)")
+    add("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    add("--json", help="also write the results to this JSON file")
+    return parser
+
+def _device(args): return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+def _amp(args): return "bf16" if getattr(args, "bf16", False) else getattr(args, "amp", "auto")
+
+def _write_json(path, obj):
+    "Write `obj` as JSON (anything JSON does not know as its `str`), creating the folder."
+    if not path: return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(json.loads(json.dumps(obj, default=str)), indent=1))
+
+def _floats(text, what):
+    "Comma-separated numbers, or a `ValueError` naming the option."
+    try: values = [float(x) for x in str(text).split(",") if x.strip()]
+    except ValueError: raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if not values: raise ValueError(f"{what} is empty")
+    return values
+
+def _positive(args, *names):
+    "Refuse a count option below 1, naming its flag."
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1: raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+# %% ../nbs/99_cli.ipynb #78283220
+def add_probe_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
+                  ):
+    "Add the `crate-mae probe` options to an argparse parser."
+    _add_common(parser)
+    add = parser.add_argument
+    add("--kind", default="cls,mean", help="feature kinds, comma-separated: cls, mean")
+    add("--layers", default=None, help="also probe these encoder layers: 'all' or comma-separated numbers")
+    add("--pixels", action="store_true", help="probe raw pixels instead of a model (the baseline)")
+    add("--train-limit", type=int, default=None, help="seeded random subset of the training set (paper: all)")
+    add("--test-limit", type=int, default=None, help="seeded random subset of the test set (default: all)")
+    add("--Cs", default=None, help="C grid, comma-separated (default: 1,10,...,1e5; with --pixels 1e-4,...,1)")
+    add("--val-frac", type=float, default=0.1, help="held-out fraction of train for the honest protocol")
+    add("--max-iter", type=int, default=200, help="lbfgs iterations per C (warm-started along the grid)")
+    add("--no-standardize", dest="standardize", action="store_false", help="do not standardize features")
+    add("--cache-dir", help="feature cache folder (default: <cache>/features)")
+    add("--no-cache", dest="use_cache", action="store_false", help="neither read nor write cached features")
+    return parser
+
+def _probe_model(args, train_ds, test_ds, Cs)->dict:
+    "Probe the features of the model the options name: {kind: ProbeResult}."
+    mae, key = load_model(args.checkpoint, args.model, _device(args), args.seed)
+    layers = None
+    if args.layers is not None:
+        layers = "all" if args.layers == "all" else [int(v) for v in _floats(args.layers, "--layers")]
+    kinds = [kind.strip() for kind in args.kind.split(",")]
+    return probe(mae, train_ds, test_ds, kinds, args.train_limit, args.test_limit, args.seed, Cs, args.val_frac,
+                 args.standardize, args.max_iter, key, args.cache_dir, args.use_cache, args.batch_size, _amp(args),
+                 _device(args), args.progress, layers)
+
+def _probe_line(res:dict, pixels:bool)->str:
+    "Both protocols of each probe, and the best layer of each kind when layers were probed."
+    parts = " | ".join(f"{kind}: paper {100*result.paper_acc:.2f}% (C={result.paper_C:g}), "
+                       f"honest {100*result.honest_acc:.2f}% (C={result.honest_C:g})"
+                       for kind, result in res.items() if "@" not in kind)
+    if not pixels and any("@" in kind for kind in res):
+        best = [f"best {base} layer {layer} ({100*acc:.2f}% honest)"
+                for base in by_layer(res) for layer, acc in [best_layer(res, base)]]
+        parts += " | " + ", ".join(best)
+    return parts
+
+# %% ../nbs/99_cli.ipynb #d8a4afae
+def probe_main(args, # parsed `add_probe_args` options
+              )->int: # exit status
+    "Run `crate-mae probe`: linear probe of a checkpoint's features (or raw pixels), both protocols; one summary line."
+    t0 = time.time()
+    Cs = _floats(args.Cs, "--Cs") if args.Cs is not None else (PIXEL_C_GRID if args.pixels else C_GRID)
+    _positive(args, "train_limit", "test_limit", "batch_size", "max_iter")
+    train_ds, test_ds = (load_dataset(args.dataset, split, args.data_root) for split in ("train", "test"))
+    if args.pixels:
+        if args.checkpoint or args.model: raise ValueError("--pixels probes raw pixels: drop --checkpoint/--model")
+        res = {"pixels": pixel_probe(train_ds, test_ds, args.train_limit, args.test_limit, args.seed, Cs, args.val_frac,
+                                     args.standardize, args.max_iter, args.progress)}
+        what = "raw pixels"
+    else:
+        res = _probe_model(args, train_ds, test_ds, Cs)
+        what = args.checkpoint or f"{args.model} (random init)"
+    for kind, result in res.items(): print(f"  {kind:6s} {result.summary()}")
+    _write_json(args.json, {kind: asdict(result) for kind, result in res.items()})
+    first = next(iter(res.values()))
+    print(f"probe {what} on {train_ds.name} ({first.n_train} train / {first.n_test} test): "
+          f"{_probe_line(res, args.pixels)} | {time.time() - t0:.1f} s")
+    return 0
+
+# %% ../nbs/99_cli.ipynb #6baa195b
+def add_finetune_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
+                     ):
+    "Add the `crate-mae finetune` options to an argparse parser."
+    _add_common(parser)
+    add = parser.add_argument
+    add("--out", default="runs/finetune", help="output folder (checkpoint.pt, metrics.jsonl)")
+    add("--resume", action="store_true", help="continue the run in --out")
+    add("--epochs", type=float, default=1., help="run length in epochs")
+    add("--steps", type=int, default=None, help="run length in optimizer steps (wins over --epochs)")
+    add("--lr", type=float, default=5e-5, help="AdamW peak learning rate (B.1: 5e-5)")
+    add("--weight-decay", type=float, default=0.01, help="AdamW weight decay (B.1: 0.01)")
+    add("--warmup-steps", type=int, default=0, help="linear warmup before the cosine")
+    add("--kind", default="cls", choices=FEATURE_KINDS, help="token fed to the head")
+    add("--randaugment", action="store_true", help="RandAugment(2, 14) as in B.1")
+    add("--crop-scale", type=float, default=0.2, help="smallest crop area fraction (1 turns cropping off)")
+    add("--hflip", type=float, default=0.5, help="horizontal-flip probability (0 for digits)")
+    add("--train-limit", type=int, default=None, help="seeded random subset of the training set")
+    add("--test-limit", type=int, default=None, help="seeded random subset of the test set")
+    add("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and at the end)")
+    return parser
+
+def finetune_main(args, # parsed `add_finetune_args` options
+                 )->int: # exit status
+    "Run `crate-mae finetune`: fine-tune all parameters with a LN + linear head; one summary line."
+    t0 = time.time()
+    _positive(args, "train_limit", "test_limit", "batch_size", "ckpt_every")
+    train_ds, test_ds = (load_dataset(args.dataset, split, args.data_root) for split in ("train", "test"))
+    if args.train_limit: train_ds = subset_dataset(train_ds, subset_indices(len(train_ds), args.train_limit, args.seed))
+    if args.test_limit: test_ds = subset_dataset(test_ds, subset_indices(len(test_ds), args.test_limit, args.seed))
+    mae, _ = load_model(args.checkpoint, args.model, "cpu", args.seed)
+    res = finetune(mae, train_ds, test_ds, args.out, args.epochs, args.steps, args.batch_size, args.lr,
+                   args.weight_decay, args.warmup_steps, kind=args.kind, randaugment=args.randaugment,
+                   crop_scale=(args.crop_scale, 1.), hflip=args.hflip, seed=args.seed, amp=_amp(args),
+                   device=_device(args), resume=args.resume, ckpt_every=args.ckpt_every, progress=args.progress)
+    res.pop("classifier")
+    _write_json(args.json, res)
+    print(f"finetune {args.checkpoint or args.model} on {train_ds.name} ({len(train_ds)} train / {len(test_ds)} test): "
+          f"test acc {100*res['test_acc']:.2f}% after {res['steps']} steps, last loss {res['loss']:.3f} | "
+          f"{res['out']}/checkpoint.pt | {time.time() - t0:.1f} s")
+    return 0
+
+# %% ../nbs/99_cli.ipynb #ad303268
+def add_reconstruct_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
+                        ):
+    "Add the `crate-mae reconstruct` options to an argparse parser."
+    _add_common(parser)
+    add = parser.add_argument
+    add("--mask-ratio", type=float, default=0.75, help="fraction of patches removed (Table 4: 0.75)")
+    add("--splits", default="train,test", help="splits to measure, comma-separated")
+    add("--limit", type=int, default=None, help="seeded random subset of each split")
+    return parser
+
+def reconstruct_main(args, # parsed `add_reconstruct_args` options
+                    )->int: # exit status
+    "Run `crate-mae reconstruct`: masked-patch MSE on each split with fixed masks; one summary line."
+    t0 = time.time()
+    _positive(args, "limit", "batch_size")
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    unknown = [s for s in splits if s not in ("train", "test")]
+    if unknown or not splits: raise ValueError(f"--splits must list train and/or test, got {args.splits!r}")
+    if not 0 < args.mask_ratio < 1: raise ValueError(f"--mask-ratio must be in (0, 1), got {args.mask_ratio}")
+    mae, _ = load_model(args.checkpoint, args.model, _device(args), args.seed)
+    res = {}
+    for split in splits:
+        ds = load_dataset(args.dataset, split, args.data_root)
+        idx = subset_indices(len(ds), args.limit, args.seed)
+        loss = reconstruction_loss(mae, ds, args.mask_ratio, args.seed, idx, args.batch_size, _amp(args),
+                                   _device(args), args.progress)
+        res[split] = dict(loss=loss, n=len(idx))
+    _write_json(args.json, res)
+    parts = " | ".join(f"{split} {v['loss']:.4f} (n={v['n']})" for split, v in res.items())
+    print(f"reconstruct {args.checkpoint or args.model} on {canonical_name(args.dataset)}, mask {args.mask_ratio:g}, "
+          f"seed {args.seed}: {parts} | {time.time() - t0:.1f} s")
     return 0
 
 # %% ../nbs/99_cli.ipynb #0f6605d5

@@ -660,6 +660,7 @@ class ShardedSampler(Sampler):
 # %% ../nbs/08_data.ipynb #bde7f7e1
 CROPS = ('rrc', 'pad')  # the training crops: random resized (MAE's) or pad-and-shift (CIFAR's)
 
+# %% ../nbs/08_data.ipynb #ac3a21e7
 class ArrayLoader:
     "Normalized float batches (B, C, H, W) from an `ArrayDataset`; deterministic, resumable, sharded."
     def __init__(self, ds:ArrayDataset, # the in-memory dataset

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib, io, json, os, tempfile, time, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
+from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.nn as nn
@@ -24,8 +25,7 @@ __all__ = ['FEATURE_KINDS', 'C_GRID', 'PIXEL_C_GRID', 'NOISE_BLOCK', 'subset_ind
            'feature_cache_dir', 'feature_key', 'cached_features', 'ProbeResult', 'linear_probe', 'pixel_features',
            'pixel_probe', 'load_model', 'probe', 'by_layer', 'best_layer', 'plot_layer_probe', 'masking_noise',
            'reconstruction_loss', 'Classifier', 'accuracy', 'finetune', 'pretrain_and_probe', 'sweep_mask_ratio',
-           'sweep_lambda', 'add_probe_args', 'probe_main', 'add_finetune_args', 'finetune_main', 'add_reconstruct_args',
-           'reconstruct_main']
+           'sweep_lambda']
 
 # %% ../nbs/10_evaluate.ipynb #d7219e3f
 def subset_indices(n:int,          # number of items
@@ -102,6 +102,7 @@ def eval_loader(model,             # anything with `img_size` (H, W) and `in_cha
         return make_loader(ds, batch_size, train=False, img_size=_side(model), in_chans=model.in_chans, device=device)
     return make_loader(ds, batch_size, train=False)
 
+# %% ../nbs/10_evaluate.ipynb #28a313f8
 def feature_amp(amp,           # 'auto', 'none', 'bf16', or a bool (bf16 or not)
                 model,         # the model whose forward pass is timed for 'auto'
                 ds=None,       # images for the timing (64 of them)
@@ -122,6 +123,7 @@ def _pool(z, base):
     "A token array (B, n, d) -> its cls token or the mean of its patch tokens (B, d), float32 on the CPU."
     return (z[:, 0] if base == "cls" else z[:, 1:].float().mean(1)).float().cpu()
 
+# %% ../nbs/10_evaluate.ipynb #b9518ab1
 @torch.no_grad()
 def extract_features(model,                 # a `CrateMAE` or `ViTMAE`
                      ds,                    # the images
@@ -202,6 +204,7 @@ def _atomic_save_npz(path, **arrays):
     np.savez(buffer, **arrays)
     return T.atomic_write_bytes(path, buffer.getvalue())
 
+# %% ../nbs/10_evaluate.ipynb #20abd527
 def cached_features(model,                # the encoder
                     ds,                   # the dataset (its `name` and `split` enter the key)
                     kinds=FEATURE_KINDS,  # 'cls', 'mean' or both
@@ -273,6 +276,7 @@ def _standardize(Xfit, *others, standardize=True):
     sd = np.where(sd > 1e-8, sd, 1.)
     return tuple((array.astype(np.float64) - mu) / sd for array in (Xfit, *others))
 
+# %% ../nbs/10_evaluate.ipynb #250765d3
 def _fit_path(X, y, Cs, max_iter, tol, Xe, ye, bar):
     "Warm-started lbfgs fits along increasing C; the accuracy on (Xe, ye) after each."
     from sklearn.linear_model import LogisticRegression
@@ -290,6 +294,7 @@ def _fit_path(X, y, Cs, max_iter, tol, Xe, ye, bar):
             bar.update(1)
     return acc
 
+# %% ../nbs/10_evaluate.ipynb #af4746f3
 def linear_probe(X_train,                # training features (n, d)
                  y_train,                # training labels (n,)
                  X_test,                 # test features (m, d)
@@ -393,6 +398,7 @@ def load_model(checkpoint=None, # `.safetensors` weights, or a training / fine-t
         raise ValueError(f"{path} holds a {mae.name}, not the requested {model}")
     return mae, file_hash(path)
 
+# %% ../nbs/10_evaluate.ipynb #4ed55c73
 def probe(mae,                   # the encoder (`load_model`)
           train_ds,              # training split
           test_ds,               # test split
@@ -433,6 +439,7 @@ def probe(mae,                   # the encoder (`load_model`)
                            progress=progress) for k in kinds}
     return {**res, **{k: res[base] for k, base in last.items()}}
 
+# %% ../nbs/10_evaluate.ipynb #ce4e180b
 def by_layer(res:dict,             # `probe(..., layers=...)` output
              protocol:str="honest",# 'honest' or 'paper'
             )->dict:               # {base kind: [(layer, accuracy), ...]} sorted by layer
@@ -628,6 +635,50 @@ def _finetune_step(clf, opt, x, y, amp, device, step)->float:
     opt.step()
     return loss.item()
 
+# %% ../nbs/10_evaluate.ipynb #0d5b8275
+def _finetune_setup(mae, train_ds, out, epochs, steps, batch_size, lr, weight_decay, warmup_steps, min_lr, kind,
+                    seed, resume, device, loader_kw)->SimpleNamespace:
+    "Classifier, loader, AdamW and schedule of a run (restored from `out` on `resume`), its start, log and settings."
+    T.seed_everything(seed)
+    clf = Classifier(mae, train_ds.num_classes, kind).to(device).train()
+    loader = _finetune_loader(mae, train_ds, batch_size, seed, **loader_kw)
+    total = int(steps) if steps is not None else max(1, round(epochs * len(loader)))
+    opt = torch.optim.AdamW(T.param_groups(clf, weight_decay), lr=lr)
+    sched = T.WarmupCosine(opt, lr, min(warmup_steps, total), total, min_lr)
+    start, log = _finetune_open(out, resume, clf, opt, sched) if out is not None else (0, None)
+    config = _plain(dict(lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed, kind=kind,
+                         dataset=train_ds.name, total_steps=sched.total_steps))  # a resumed run keeps its own length
+    return SimpleNamespace(clf=clf, loader=loader, opt=opt, sched=sched, start=start, log=log, config=config,
+                           out=out, steps_per_epoch=len(loader), num_classes=train_ds.num_classes, mae=mae)
+
+def _finetune_loop(run, stop, amp, device, log_every, ckpt_every, progress)->tuple:
+    "Steps from `run.start` to `stop`, with metrics records and checkpoints: `(step reached, losses, seconds)`."
+    t0, step, batches, epoch, losses = time.time(), run.start, None, None, []
+    bar = tqdm(total=run.sched.total_steps, initial=step, desc="finetune", disable=not progress, leave=False)
+    while step < stop:
+        # the epoch's data order, entered at the position (a resumed run continues mid-epoch)
+        new_epoch, offset = divmod(step, run.steps_per_epoch)
+        if new_epoch != epoch:
+            run.loader.set_epoch(new_epoch, offset)
+            batches, epoch = iter(run.loader), new_epoch
+        x, y = next(batches)
+        # the scheduled learning rate, then one optimizer step
+        lr_now = run.sched.set_step(step)
+        losses.append(_finetune_step(run.clf, run.opt, x, y, amp, device, step))
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+        # the metrics record and the checkpoint
+        if run.out is not None and (step % log_every == 0 or step == stop):
+            run.log.append(dict(step=step, epoch=round(step / run.steps_per_epoch, 4),
+                                loss=float(np.mean(losses[-log_every:])), lr=lr_now, time=round(time.time() - t0, 3)))
+        if run.out is not None and (step % ckpt_every == 0 or step == stop):
+            state = _finetune_state(run.clf, run.opt, run.sched, step, run.steps_per_epoch, run.config, run.mae,
+                                    run.num_classes)
+            T.save_checkpoint(state, run.out/"checkpoint.pt")
+    bar.close()
+    return step, losses, time.time() - t0
+
 # %% ../nbs/10_evaluate.ipynb #d396a24c
 def finetune(mae,                    # the pretrained encoder (it is trained in place)
              train_ds:ArrayDataset,  # training split
@@ -657,45 +708,15 @@ def finetune(mae,                    # the pretrained encoder (it is trained in 
     _check_finetune(train_ds, batch_size, lr, weight_decay, epochs, steps, crop_scale)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     amp = feature_amp(amp, mae.to(device), train_ds, device, train=True)
-    T.seed_everything(seed)
-    clf = Classifier(mae, train_ds.num_classes, kind).to(device).train()
-    loader = _finetune_loader(mae, train_ds, batch_size, seed, randaugment, crop_scale, hflip)
-    steps_per_epoch = len(loader)
-    total = int(steps) if steps is not None else max(1, round(epochs * steps_per_epoch))
-    opt = torch.optim.AdamW(T.param_groups(clf, weight_decay), lr=lr)
-    sched = T.WarmupCosine(opt, lr, min(warmup_steps, total), total, min_lr)
-    start, log, out = 0, None, (Path(out) if out is not None else None)
-    if out is not None: start, log = _finetune_open(out, resume, clf, opt, sched)
-    total = sched.total_steps  # a resumed run keeps its own length
-    config = _plain(dict(lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed, kind=kind,
-                         dataset=train_ds.name, total_steps=total))
-    t0, step, batches, epoch, losses = time.time(), start, None, None, []
+    run = _finetune_setup(mae, train_ds, Path(out) if out is not None else None, epochs, steps, batch_size, lr,
+                          weight_decay, warmup_steps, min_lr, kind, seed, resume, device,
+                          dict(randaugment=randaugment, crop_scale=crop_scale, hflip=hflip))
+    total = run.sched.total_steps
     stop = total if until is None else min(total, until)
-    bar = tqdm(total=total, initial=start, desc="finetune", disable=not progress, leave=False)
-    while step < stop:
-        # the epoch's data order, entered at the position (a resumed run continues mid-epoch)
-        new_epoch, offset = divmod(step, steps_per_epoch)
-        if new_epoch != epoch:
-            loader.set_epoch(new_epoch, offset)
-            batches, epoch = iter(loader), new_epoch
-        x, y = next(batches)
-        # the scheduled learning rate, then one optimizer step
-        lr_now = sched.set_step(step)
-        losses.append(_finetune_step(clf, opt, x, y, amp, device, step))
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
-        # the metrics record and the checkpoint
-        if out is not None and (step % log_every == 0 or step == stop):
-            log.append(dict(step=step, epoch=round(step / steps_per_epoch, 4), loss=float(np.mean(losses[-log_every:])),
-                            lr=lr_now, time=round(time.time() - t0, 3)))
-        if out is not None and (step % ckpt_every == 0 or step == stop):
-            state = _finetune_state(clf, opt, sched, step, steps_per_epoch, config, mae, train_ds.num_classes)
-            T.save_checkpoint(state, out/"checkpoint.pt")
-    bar.close()
-    res = dict(steps=step, total_steps=total, loss=losses[-1] if losses else float("nan"), seconds=time.time() - t0,
-               classifier=clf, out=str(out) if out is not None else None)
-    if test_ds is not None: res["test_acc"] = accuracy(clf, test_ds, batch_size, amp, device, progress)
+    step, losses, seconds = _finetune_loop(run, stop, amp, device, log_every, ckpt_every, progress)
+    res = dict(steps=step, total_steps=total, loss=losses[-1] if losses else float("nan"), seconds=seconds,
+               classifier=run.clf, out=str(run.out) if run.out is not None else None)
+    if test_ds is not None: res["test_acc"] = accuracy(run.clf, test_ds, batch_size, amp, device, progress)
     return res
 
 # %% ../nbs/10_evaluate.ipynb #447586d1
@@ -747,6 +768,7 @@ def sweep_mask_ratio(ratios=(0.25, 0.5, 0.75, 0.9), # pretraining mask ratios (T
     overrides = {**(model_kwargs or {}), "lam": lam}
     return [pretrain_and_probe(model, overrides, ratio, out=Path(out)/f"mask{ratio:g}", **kw) for ratio in ratios]
 
+# %% ../nbs/10_evaluate.ipynb #e16529e4
 def sweep_lambda(lams=(0.1, 0.5, 5.0),        # ISTA sparsity weights (Table 6)
                  mask_ratio:float=0.75,       # pretraining mask ratio held fixed
                  model:str="crate_mae_cifar", # registered model name
@@ -759,184 +781,3 @@ def sweep_lambda(lams=(0.1, 0.5, 5.0),        # ISTA sparsity weights (Table 6)
         if not lam >= 0: raise ValueError(f"lambda must be >= 0, got {lam}")
     return [pretrain_and_probe(model, {**(model_kwargs or {}), "lam": lam}, mask_ratio, out=Path(out)/f"lam{lam:g}",
                                **kw) for lam in lams]
-
-# %% ../nbs/10_evaluate.ipynb #42fabdb1
-def _add_common(parser):
-    "Options of every evaluation command: what to evaluate, on which data, on which device, and where to write."
-    add = parser.add_argument
-    add("--checkpoint", help="weights (.safetensors), a training/fine-tuning checkpoint (.pt), "
-                             "or the authors' CRATE-MAE checkpoint (.pth, with --model)")
-    add("--model", help="registered model name: random init when no --checkpoint (e.g. crate_mae_nano)")
-    add("--dataset", default="cifar10", help="dataset name (array folder, torchvision or 'digits')")
-    add("--data-root", help="folder searched first for <dataset>/{train,test}.npz")
-    add("--batch-size", type=int, default=256, help="images per batch")
-    add("--seed", type=int, default=0, help="seed of subsets, splits, masks and initialization")
-    add("--device", default=None, help="'cpu' or 'cuda' (default: cuda when available)")
-    add("--amp", choices=["auto", "none", "bf16"], default="auto",
-        help="precision: bf16 autocast where it is native and faster (auto, the default), float32 (none), or bf16")
-    add("--bf16", action="store_true", help="same as --amp bf16 (kept for older scripts)")
-    add("--no-progress", dest="progress", action="store_false", help="hide progress bars")
-    add("--json", help="also write the results to this JSON file")
-    return parser
-
-def _device(args): return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-def _amp(args): return "bf16" if getattr(args, "bf16", False) else getattr(args, "amp", "auto")
-
-def _write_json(path, obj):
-    "Write `obj` as JSON (anything JSON does not know as its `str`), creating the folder."
-    if not path: return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(json.loads(json.dumps(obj, default=str)), indent=1))
-
-def _floats(text, what):
-    "Comma-separated numbers, or a `ValueError` naming the option."
-    try: values = [float(x) for x in str(text).split(",") if x.strip()]
-    except ValueError: raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from None
-    if not values: raise ValueError(f"{what} is empty")
-    return values
-
-def _positive(args, *names):
-    "Refuse a count option below 1, naming its flag."
-    for name in names:
-        value = getattr(args, name, None)
-        if value is not None and value < 1: raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-
-# %% ../nbs/10_evaluate.ipynb #78283220
-def add_probe_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
-                  ):
-    "Add the `crate-mae probe` options to an argparse parser."
-    _add_common(parser)
-    add = parser.add_argument
-    add("--kind", default="cls,mean", help="feature kinds, comma-separated: cls, mean")
-    add("--layers", default=None, help="also probe these encoder layers: 'all' or comma-separated numbers")
-    add("--pixels", action="store_true", help="probe raw pixels instead of a model (the baseline)")
-    add("--train-limit", type=int, default=None, help="seeded random subset of the training set (paper: all)")
-    add("--test-limit", type=int, default=None, help="seeded random subset of the test set (default: all)")
-    add("--Cs", default=None, help="C grid, comma-separated (default: 1,10,...,1e5; with --pixels 1e-4,...,1)")
-    add("--val-frac", type=float, default=0.1, help="held-out fraction of train for the honest protocol")
-    add("--max-iter", type=int, default=200, help="lbfgs iterations per C (warm-started along the grid)")
-    add("--no-standardize", dest="standardize", action="store_false", help="do not standardize features")
-    add("--cache-dir", help="feature cache folder (default: <cache>/features)")
-    add("--no-cache", dest="use_cache", action="store_false", help="neither read nor write cached features")
-    return parser
-
-def _probe_model(args, train_ds, test_ds, Cs)->dict:
-    "Probe the features of the model the options name: {kind: ProbeResult}."
-    mae, key = load_model(args.checkpoint, args.model, _device(args), args.seed)
-    layers = None
-    if args.layers is not None:
-        layers = "all" if args.layers == "all" else [int(v) for v in _floats(args.layers, "--layers")]
-    kinds = [kind.strip() for kind in args.kind.split(",")]
-    return probe(mae, train_ds, test_ds, kinds, args.train_limit, args.test_limit, args.seed, Cs, args.val_frac,
-                 args.standardize, args.max_iter, key, args.cache_dir, args.use_cache, args.batch_size, _amp(args),
-                 _device(args), args.progress, layers)
-
-def _probe_line(res:dict, pixels:bool)->str:
-    "Both protocols of each probe, and the best layer of each kind when layers were probed."
-    parts = " | ".join(f"{kind}: paper {100*result.paper_acc:.2f}% (C={result.paper_C:g}), "
-                       f"honest {100*result.honest_acc:.2f}% (C={result.honest_C:g})"
-                       for kind, result in res.items() if "@" not in kind)
-    if not pixels and any("@" in kind for kind in res):
-        best = [f"best {base} layer {layer} ({100*acc:.2f}% honest)"
-                for base in by_layer(res) for layer, acc in [best_layer(res, base)]]
-        parts += " | " + ", ".join(best)
-    return parts
-
-def probe_main(args, # parsed `add_probe_args` options
-              )->int: # exit status
-    "Run `crate-mae probe`: linear probe of a checkpoint's features (or raw pixels), both protocols; one summary line."
-    t0 = time.time()
-    Cs = _floats(args.Cs, "--Cs") if args.Cs is not None else (PIXEL_C_GRID if args.pixels else C_GRID)
-    _positive(args, "train_limit", "test_limit", "batch_size", "max_iter")
-    train_ds, test_ds = (load_dataset(args.dataset, split, args.data_root) for split in ("train", "test"))
-    if args.pixels:
-        if args.checkpoint or args.model: raise ValueError("--pixels probes raw pixels: drop --checkpoint/--model")
-        res = {"pixels": pixel_probe(train_ds, test_ds, args.train_limit, args.test_limit, args.seed, Cs, args.val_frac,
-                                     args.standardize, args.max_iter, args.progress)}
-        what = "raw pixels"
-    else:
-        res = _probe_model(args, train_ds, test_ds, Cs)
-        what = args.checkpoint or f"{args.model} (random init)"
-    for kind, result in res.items(): print(f"  {kind:6s} {result.summary()}")
-    _write_json(args.json, {kind: asdict(result) for kind, result in res.items()})
-    first = next(iter(res.values()))
-    print(f"probe {what} on {train_ds.name} ({first.n_train} train / {first.n_test} test): "
-          f"{_probe_line(res, args.pixels)} | {time.time() - t0:.1f} s")
-    return 0
-
-# %% ../nbs/10_evaluate.ipynb #6baa195b
-def add_finetune_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
-                     ):
-    "Add the `crate-mae finetune` options to an argparse parser."
-    _add_common(parser)
-    add = parser.add_argument
-    add("--out", default="runs/finetune", help="output folder (checkpoint.pt, metrics.jsonl)")
-    add("--resume", action="store_true", help="continue the run in --out")
-    add("--epochs", type=float, default=1., help="run length in epochs")
-    add("--steps", type=int, default=None, help="run length in optimizer steps (wins over --epochs)")
-    add("--lr", type=float, default=5e-5, help="AdamW peak learning rate (B.1: 5e-5)")
-    add("--weight-decay", type=float, default=0.01, help="AdamW weight decay (B.1: 0.01)")
-    add("--warmup-steps", type=int, default=0, help="linear warmup before the cosine")
-    add("--kind", default="cls", choices=FEATURE_KINDS, help="token fed to the head")
-    add("--randaugment", action="store_true", help="RandAugment(2, 14) as in B.1")
-    add("--crop-scale", type=float, default=0.2, help="smallest crop area fraction (1 turns cropping off)")
-    add("--hflip", type=float, default=0.5, help="horizontal-flip probability (0 for digits)")
-    add("--train-limit", type=int, default=None, help="seeded random subset of the training set")
-    add("--test-limit", type=int, default=None, help="seeded random subset of the test set")
-    add("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and at the end)")
-    return parser
-
-def finetune_main(args, # parsed `add_finetune_args` options
-                 )->int: # exit status
-    "Run `crate-mae finetune`: fine-tune all parameters with a LN + linear head; one summary line."
-    t0 = time.time()
-    _positive(args, "train_limit", "test_limit", "batch_size", "ckpt_every")
-    train_ds, test_ds = (load_dataset(args.dataset, split, args.data_root) for split in ("train", "test"))
-    if args.train_limit: train_ds = subset_dataset(train_ds, subset_indices(len(train_ds), args.train_limit, args.seed))
-    if args.test_limit: test_ds = subset_dataset(test_ds, subset_indices(len(test_ds), args.test_limit, args.seed))
-    mae, _ = load_model(args.checkpoint, args.model, "cpu", args.seed)
-    res = finetune(mae, train_ds, test_ds, args.out, args.epochs, args.steps, args.batch_size, args.lr,
-                   args.weight_decay, args.warmup_steps, kind=args.kind, randaugment=args.randaugment,
-                   crop_scale=(args.crop_scale, 1.), hflip=args.hflip, seed=args.seed, amp=_amp(args),
-                   device=_device(args), resume=args.resume, ckpt_every=args.ckpt_every, progress=args.progress)
-    res.pop("classifier")
-    _write_json(args.json, res)
-    print(f"finetune {args.checkpoint or args.model} on {train_ds.name} ({len(train_ds)} train / {len(test_ds)} test): "
-          f"test acc {100*res['test_acc']:.2f}% after {res['steps']} steps, last loss {res['loss']:.3f} | "
-          f"{res['out']}/checkpoint.pt | {time.time() - t0:.1f} s")
-    return 0
-
-# %% ../nbs/10_evaluate.ipynb #ad303268
-def add_reconstruct_args(parser, # an `argparse.ArgumentParser` (a sub-parser of `crate-mae`)
-                        ):
-    "Add the `crate-mae reconstruct` options to an argparse parser."
-    _add_common(parser)
-    add = parser.add_argument
-    add("--mask-ratio", type=float, default=0.75, help="fraction of patches removed (Table 4: 0.75)")
-    add("--splits", default="train,test", help="splits to measure, comma-separated")
-    add("--limit", type=int, default=None, help="seeded random subset of each split")
-    return parser
-
-def reconstruct_main(args, # parsed `add_reconstruct_args` options
-                    )->int: # exit status
-    "Run `crate-mae reconstruct`: masked-patch MSE on each split with fixed masks; one summary line."
-    t0 = time.time()
-    _positive(args, "limit", "batch_size")
-    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    unknown = [s for s in splits if s not in ("train", "test")]
-    if unknown or not splits: raise ValueError(f"--splits must list train and/or test, got {args.splits!r}")
-    if not 0 < args.mask_ratio < 1: raise ValueError(f"--mask-ratio must be in (0, 1), got {args.mask_ratio}")
-    mae, _ = load_model(args.checkpoint, args.model, _device(args), args.seed)
-    res = {}
-    for split in splits:
-        ds = load_dataset(args.dataset, split, args.data_root)
-        idx = subset_indices(len(ds), args.limit, args.seed)
-        loss = reconstruction_loss(mae, ds, args.mask_ratio, args.seed, idx, args.batch_size, _amp(args),
-                                   _device(args), args.progress)
-        res[split] = dict(loss=loss, n=len(idx))
-    _write_json(args.json, res)
-    parts = " | ".join(f"{split} {v['loss']:.4f} (n={v['n']})" for split, v in res.items())
-    print(f"reconstruct {args.checkpoint or args.model} on {canonical_name(args.dataset)}, mask {args.mask_ratio:g}, "
-          f"seed {args.seed}: {parts} | {time.time() - t0:.1f} s")
-    return 0

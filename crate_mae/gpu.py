@@ -106,8 +106,8 @@ def _decode_range(out, data, offsets, lo, hi):
     from PIL import Image
     mode = "L" if out.shape[-1] == 1 else "RGB"
     for i in range(lo, hi):
-        a = np.asarray(Image.open(io.BytesIO(data[offsets[i]:offsets[i + 1]].tobytes())).convert(mode))
-        out[i] = a[..., None] if a.ndim == 2 else a
+        arr = np.asarray(Image.open(io.BytesIO(data[offsets[i]:offsets[i + 1]].tobytes())).convert(mode))
+        out[i] = arr[..., None] if arr.ndim == 2 else arr
     return hi - lo
 
 def _decode_all(data, offsets, shape, workers=None):
@@ -127,10 +127,10 @@ def roundtrip_error(a:np.ndarray, # uint8 images
                    )->dict:       # mean absolute error, RMSE, PSNR (dB) and largest error, in 0-255 units
     "Pixel error of a lossy round trip."
     if a.shape != b.shape: raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
-    e = a.astype(np.float64) - b
-    mse = float((e ** 2).mean())
-    return dict(mean_abs=float(np.abs(e).mean()), rmse=mse ** 0.5,
-                psnr_db=10 * math.log10(255 ** 2 / mse) if mse > 0 else float("inf"), max_abs=int(np.abs(e).max()))
+    err = a.astype(np.float64) - b
+    mse = float((err ** 2).mean())
+    return dict(mean_abs=float(np.abs(err).mean()), rmse=mse ** 0.5,
+                psnr_db=10 * math.log10(255 ** 2 / mse) if mse > 0 else float("inf"), max_abs=int(np.abs(err).max()))
 
 # %% ../nbs/14_gpu.ipynb #eac8a1b0
 def pack_images(src,               # an array-folder split, e.g. <root>/cifar10/train.npz
@@ -244,6 +244,7 @@ class SessionPlan:
     threads: int = None                 # CPU threads per process (default: the physical cores)
     seed: int = 0                       # seed of every run
 
+# %% ../nbs/14_gpu.ipynb #358d66e6
 PLANS = {
     "h200": SessionPlan(),
     "tiny": SessionPlan(model="crate_mae_nano", batch_size=16, amp="none", model_seconds=1.5, log_every=2,
@@ -359,11 +360,12 @@ def bundle_weights(models:dict,              # {run name: crate_mae model}
     from safetensors.torch import save_file
     if not models: raise ValueError("no models to bundle")
     tensors, runs = {}, {}
-    for run, m in models.items():
+    for run, model in models.items():
         if "/" in run: raise ValueError(f"run names may not contain '/', got {run!r}")
-        if not hasattr(m, "config"): raise ValueError(f"{run}: bundle_weights needs crate_mae models (with a `config`)")
-        runs[run] = dict(arch=type(m).__name__, name=getattr(m, "name", ""), config=m.config)
-        for k, v in m.state_dict().items():
+        if not hasattr(model, "config"):
+            raise ValueError(f"{run}: bundle_weights needs crate_mae models (with a `config`)")
+        runs[run] = dict(arch=type(model).__name__, name=getattr(model, "name", ""), config=model.config)
+        for k, v in model.state_dict().items():
             v = v.detach().cpu()
             tensors[f"{run}/{k}"] = (v.to(dtype) if v.is_floating_point() else v).contiguous()
     meta = dict(format=BUNDLE_FORMAT, runs=json.dumps(runs), dtype=str(dtype))
@@ -445,6 +447,7 @@ def _kill(p):
     except (ProcessLookupError, PermissionError): pass
     return p.wait()
 
+# %% ../nbs/14_gpu.ipynb #279c3090
 def _run_child(work, log, name, timeout, arg=None):
     "Run one child to its end or until `timeout` seconds; its status, seconds, result or error."
     t0 = time.time()
@@ -483,8 +486,8 @@ def _salvage_model(work, out, log):
     step = load_checkpoint(ckpt)["position"]["global_step"]
     model, _ = load_model(ckpt)
     _atomic(Path(out)/"model"/"final.safetensors", lambda t: save_weights(model, t))
-    for f in ("metrics.jsonl", "config.json"):
-        if (ckpt.parent/f).is_file(): _copy(ckpt.parent/f, Path(out)/"model"/f)
+    for fname in ("metrics.jsonl", "config.json"):
+        if (ckpt.parent/fname).is_file(): _copy(ckpt.parent/fname, Path(out)/"model"/fname)
     log(f"model: saved from {ckpt} (step {step})")
     return dict(from_checkpoint=str(ckpt), step=step)
 
@@ -740,6 +743,21 @@ def _read_runs(folder):
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
 
 # %% ../nbs/14_gpu.ipynb #a51782a9
+def _evaluate_weights(path, train_ds, test_ds, own_ratio, settings, device, use_cache, progress, probe_kw)->dict:
+    "One weight file's probes (kinds and layers asked for) and test reconstruction at 0.75 and its run's own ratio."
+    from crate_mae.evaluate import load_model, probe, reconstruction_loss, subset_indices
+    t0, seed, amp = time.time(), settings["seed"], settings["amp"]
+    mae, key = load_model(path, device=device)
+    res = probe(mae, train_ds, test_ds, settings["kinds"], settings["train_limit"], settings["test_limit"], seed,
+                model_key=key, use_cache=use_cache, progress=progress, layers=settings["layers"], amp=amp, **probe_kw)
+    idx_test = subset_indices(len(test_ds), settings["test_limit"], seed)
+    recon = {f"{ratio:g}": reconstruction_loss(mae, test_ds, ratio, seed, idx_test, amp=amp, progress=progress)
+             for ratio in dict.fromkeys((0.75, own_ratio))}
+    probes = {k: dict(paper=v.paper_acc, honest=v.honest_acc, paper_C=v.paper_C, honest_C=v.honest_C)
+              for k, v in res.items()}
+    return dict(weights=str(path), recon_test=recon, seconds=round(time.time() - t0, 1), probe=probes)
+
+# %% ../nbs/14_gpu.ipynb #3657ef37
 def evaluate_session(folder,                 # a folder a session wrote (the device's $OUT, copied here)
                      data_root=None,         # the lossless array folder of the plan's dataset (train and test)
                      out=None,               # default: <folder>/eval
@@ -757,7 +775,6 @@ def evaluate_session(folder,                 # a folder a session wrote (the dev
                     )->dict:                 # session, probe results, sweep runs, report (Markdown), out
     "Probe a session's returned weights on the CPU (resumable); write report.md, Tables 5 and 6 beside the paper's."
     from crate_mae.data import load_dataset
-    from crate_mae.evaluate import load_model, probe, reconstruction_loss, subset_indices
     folder = Path(folder)
     if not (folder/"session.json").is_file():
         raise FileNotFoundError(f"{folder} holds no session.json: give the folder a session wrote (its $OUT)")
@@ -773,20 +790,11 @@ def evaluate_session(folder,                 # a folder a session wrote (the dev
     if results.get("settings") != json.loads(json.dumps(settings)): results = dict(settings=settings, models={})
     if models:
         train_ds, test_ds = (load_dataset(record["plan"]["dataset"], split, data_root) for split in ("train", "test"))
-        idx_test = subset_indices(len(test_ds), test_limit, seed)
         for name, path in models.items():
             if name in results["models"]: continue
-            t1 = time.time()
-            mae, key = load_model(path, device=device)
-            res = probe(mae, train_ds, test_ds, kinds, train_limit, test_limit, seed, model_key=key,
-                        use_cache=use_cache, progress=progress, layers=layers, amp=amp, **probe_kw)
             own = runs.get(name, {}).get("mask_ratio", 0.75)
-            recon = {f"{ratio:g}": reconstruction_loss(mae, test_ds, ratio, seed, idx_test, amp=amp, progress=progress)
-                     for ratio in dict.fromkeys((0.75, own))}
-            probes = {k: dict(paper=v.paper_acc, honest=v.honest_acc, paper_C=v.paper_C, honest_C=v.honest_C)
-                      for k, v in res.items()}
-            results["models"][name] = dict(weights=str(path), recon_test=recon, seconds=round(time.time() - t1, 1),
-                                     probe=probes)
+            results["models"][name] = _evaluate_weights(path, train_ds, test_ds, own, settings, device, use_cache,
+                                                        progress, probe_kw)
             _write_json(out/"evaluate.json", results)
     ref = json.loads(Path(reference).read_text()) if reference else None
     report = session_report(record, results, list(runs.values()), ref)
@@ -1047,15 +1055,13 @@ def recipe_commands(gpus:int=8,             # GPUs of one node
            f"--epochs {epochs} --batch-size {per_gpu_batch} --accum {accum} --amp bf16 --compile --num-workers 8 "
            f"--ckpt-every 500 --out {out}")
     cmds = {"pretrain": pre, "resume after preemption": f"{run} pretrain --out {out} --resume"}
-    w = f"{out}/final.safetensors"
+    weights = f"{out}/final.safetensors"
     for ds in ("cifar10", "cifar100", "flowers102", "pets"):
-        cmds[f"finetune {ds}"] = (f"crate-mae finetune --checkpoint {w} --dataset {ds} --data-root {data_root} "
-                                  "--epochs 100 "
-                                  "--lr 5e-5 --weight-decay 0.01 --batch-size 256 --randaugment --bf16 --out "
-                                  f"runs/ft_{ds}")
-        cmds["linear probe "
-             f"{ds}"] = (f"crate-mae probe --checkpoint {w} --dataset {ds} --data-root {data_root} --kind cls,mean "
-                                      f"--bf16 --json runs/probe_{ds}.json")
+        data = f"--dataset {ds} --data-root {data_root}"
+        cmds[f"finetune {ds}"] = (f"crate-mae finetune --checkpoint {weights} {data} --epochs 100 --lr 5e-5 "
+                                  f"--weight-decay 0.01 --batch-size 256 --randaugment --bf16 --out runs/ft_{ds}")
+        cmds[f"linear probe {ds}"] = (f"crate-mae probe --checkpoint {weights} {data} --kind cls,mean --bf16 "
+                                      f"--json runs/probe_{ds}.json")
     return cmds
 
 # %% ../nbs/14_gpu.ipynb #d44c9898

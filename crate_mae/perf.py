@@ -38,9 +38,9 @@ def analytic_flops(model,               # a `CrateMAE` (or chapter 15's visible-
         dd = d
     else:
         ne, dd = 1 + int(N * (1 - mask_ratio)), model.decoder_d
-        r = model.blocks[0].mlp.fc1.out_features / d
+        mlp_ratio = model.blocks[0].mlp.fc1.out_features / d
         blk = lambda n, w, rr: _mm(n, w, 3 * w) + 2 * _mm(n, w, n) + _mm(n, w, w) + 2 * _mm(n, w, int(rr * w))
-        enc = len(model.blocks) * blk(ne, d, r)
+        enc = len(model.blocks) * blk(ne, d, mlp_ratio)
         rd = model.decoder_blocks[0].mlp.fc1.out_features / dd
         dec = _mm(ne, d, dd) + len(model.decoder_blocks) * blk(N + 1, dd, rd)
     head = _mm(N + 1, dd, P * P * C)
@@ -52,12 +52,13 @@ def math_attention():
     "Inside: `F.scaled_dot_product_attention` as softmax(QK^T s)V with plain matmuls (visible to FLOP counters)."
     orig = F.scaled_dot_product_attention
     def sdpa(q, k, v, attn_mask=None, dropout_p=0., is_causal=False, scale=None, **kw):
-        a = torch.softmax(q @ k.transpose(-1, -2) * (q.shape[-1] ** -0.5 if scale is None else scale), -1)
-        return F.dropout(a, dropout_p) @ v
+        attn = torch.softmax(q @ k.transpose(-1, -2) * (q.shape[-1] ** -0.5 if scale is None else scale), -1)
+        return F.dropout(attn, dropout_p) @ v
     F.scaled_dot_product_attention = sdpa
     try: yield
     finally: F.scaled_dot_product_attention = orig
 
+# %% ../nbs/13_perf.ipynb #b74cf259
 def counted_flops(model,                # a `CrateMAE` or `ViTMAE`
                   batch:int=2,          # images in the counted step
                   mask_ratio:float=0.75,# fraction of patches removed
@@ -79,13 +80,13 @@ def matmul_rate(dtype=torch.float32, # torch.float32 or torch.bfloat16
                 device="cpu",        # 'cpu' or 'cuda'
                )->float:             # FLOP/s
     "Measured dense matmul rate of this machine: 2n^3 FLOPs per product, median of `reps`."
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    a @ b
+    lhs, rhs = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    lhs @ rhs
     ts = []
     for _ in range(reps):
         if device != "cpu": torch.cuda.synchronize()
         t0 = time.perf_counter()
-        a @ b
+        lhs @ rhs
         if device != "cpu": torch.cuda.synchronize()
         ts.append(time.perf_counter() - t0)
     return 2 * n ** 3 / statistics.median(ts)
@@ -113,9 +114,9 @@ def _checkpointed(model):
     "Wrap every encoder and decoder layer's forward in activation checkpointing."
     from torch.utils.checkpoint import checkpoint
     for blk in list(model.blocks) + list(model.decoder_blocks):
-        f = blk.forward
+        forward = blk.forward
         blk.forward = (lambda f: lambda x, *a, **k: checkpoint(f, x, *a, use_reentrant=False, **k)
-                        if torch.is_grad_enabled() else f(x, *a, **k))(f)
+                        if torch.is_grad_enabled() else f(x, *a, **k))(forward)
     return model
 
 def _mssa_authors(x, W_qkv, W_out, b_out, K):
@@ -125,54 +126,58 @@ def _mssa_authors(x, W_qkv, W_out, b_out, K):
     attn = torch.softmax(torch.matmul(w, w.transpose(-1, -2)) * w.shape[-1] ** -0.5, dim=-1)
     return F.linear(torch.matmul(attn, w).transpose(1, 2).reshape(B, n, -1), W_out, b_out)
 
+# %% ../nbs/13_perf.ipynb #a4e8fa8a
 def run_variant(spec:dict, # model, overrides, batch, side ('ours'|'literal'|'authors'), amp, switches, repeats, ...
                )->dict:    # spec + ms (median), ms_all, peak_rss_mib, loss, flops, mfu-ready numbers
     "Build and time one training-step variant in this process; returns the measurements."
-    s = dict(side="ours", overrides={}, batch=128, amp=False, attention="fast", ista="two", compile=False,
+    settings = dict(side="ours", overrides={}, batch=128, amp=False, attention="fast", ista="two", compile=False,
              fused_adamw=False,
              channels_last=False, checkpoint=False, repeats=5, warmup=2, threads=None, seed=0, mask_ratio=0.75) | spec
-    if s["threads"]: torch.set_num_threads(s["threads"])
-    torch.manual_seed(s["seed"])
-    model = create_model(s["model"], **s["overrides"]).train()
+    if settings["threads"]: torch.set_num_threads(settings["threads"])
+    torch.manual_seed(settings["seed"])
+    model = create_model(settings["model"], **settings["overrides"]).train()
     H, W = model.img_hw
-    g = torch.Generator().manual_seed(s["seed"])
-    x = torch.randn(s["batch"], model.in_chans, H, W, generator=g)
-    noise = torch.rand(s["batch"], model.num_patches, generator=g)
-    if s["channels_last"]: x = x.contiguous(memory_format=torch.channels_last)
-    flops = analytic_flops(model, s["mask_ratio"])["train_step"] * s["batch"]
-    if s["side"] == "ours":
-        if s["checkpoint"]: _checkpointed(model)
+    gen = torch.Generator().manual_seed(settings["seed"])
+    x = torch.randn(settings["batch"], model.in_chans, H, W, generator=gen)
+    noise = torch.rand(settings["batch"], model.num_patches, generator=gen)
+    if settings["channels_last"]: x = x.contiguous(memory_format=torch.channels_last)
+    flops = analytic_flops(model, settings["mask_ratio"])["train_step"] * settings["batch"]
+    if settings["side"] == "ours":
+        if settings["checkpoint"]: _checkpointed(model)
         params = list(model.parameters())
-        fwd = torch.compile(model) if s["compile"] else model
-        run = lambda: fwd(x, s["mask_ratio"], noise)[0]
+        fwd = torch.compile(model) if settings["compile"] else model
+        run = lambda: fwd(x, settings["mask_ratio"], noise)[0]
     else:
         frozen = lambda k: k in ("pos_embed", "decoder_pos_embed") or k.startswith("decoder_embed")
         sd = {k: v.clone().requires_grad_(not frozen(k))
               for k, v in to_official_state_dict(model).items()}
         params = [v for v in sd.values() if v.requires_grad]
-        mssa = _mssa_authors if s["side"] == "authors" else None
-        run = lambda: mae_forward_literal(sd, x, model.K, s["mask_ratio"], noise, mssa=mssa)[0]
-    opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), fused=True if s["fused_adamw"] else None)
+        mssa = _mssa_authors if settings["side"] == "authors" else None
+        run = lambda: mae_forward_literal(sd, x, model.K, settings["mask_ratio"], noise, mssa=mssa)[0]
+    opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), fused=True if settings["fused_adamw"] else None)
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s["amp"]), _patched(s["attention"], s["ista"]):
-            loss = run()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings["amp"]):
+            with _patched(settings["attention"], settings["ista"]):
+                loss = run()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         return loss.item()
     t0 = time.perf_counter()
-    for _ in range(s["warmup"]): loss = step()
+    for _ in range(settings["warmup"]): loss = step()
     t_warm = time.perf_counter() - t0
     ts = []
-    for _ in range(s["repeats"]):
+    for _ in range(settings["repeats"]):
         t0 = time.perf_counter()
         loss = step()
         ts.append(time.perf_counter() - t0)
     ms = statistics.median(ts) * 1e3
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return dict(s, ms=ms, ms_all=[t * 1e3 for t in ts], warmup_s=t_warm, peak_rss_mib=peak, loss=loss, flops=flops,
-                params=param_counts(model)["all"], img_s=s["batch"] / ms * 1e3, threads=torch.get_num_threads())
+    return dict(settings, ms=ms, ms_all=[t * 1e3 for t in ts], warmup_s=t_warm, peak_rss_mib=peak, loss=loss,
+                flops=flops, params=param_counts(model)["all"], img_s=settings["batch"] / ms * 1e3,
+                threads=torch.get_num_threads())
 
+# %% ../nbs/13_perf.ipynb #17793cff
 def _child(spec, q):
     try: q.put(run_variant(spec))
     except Exception as e: q.put(dict(spec, error=repr(e)))
@@ -186,55 +191,56 @@ def run_isolated(spec:dict, # a `run_variant` spec
     q = ctx.Queue()
     p = ctx.Process(target=mod._child, args=(spec, q))
     p.start()
-    r = None
+    result = None
     t_end = time.time() + timeout
-    while r is None and time.time() < t_end:
-        try: r = q.get(timeout=1)
+    while result is None and time.time() < t_end:
+        try: result = q.get(timeout=1)
         except Exception:
             if not p.is_alive(): break                 # the child died without a result
-    if r is None: r = dict(spec, error=f"no result (child exit code {p.exitcode})")
+    if result is None: result = dict(spec, error=f"no result (child exit code {p.exitcode})")
     p.join(5)
     if p.is_alive(): p.kill()
-    return r
+    return result
 
 # %% ../nbs/13_perf.ipynb #c585ab02
 def default_variants(batch:int=128, # batch of the CIFAR-size comparisons
                      repeats:int=5, # timed steps per variant
                     )->list:        # (label, spec) pairs
     "The chapter's side-by-side list: models, literal forms, and each fast path off in turn."
-    b = dict(model="crate_mae_cifar", batch=batch, repeats=repeats, warmup=2)
+    base = dict(model="crate_mae_cifar", batch=batch, repeats=repeats, warmup=2)
     light_decoder = dict(decoder_d=128, decoder_depth=2, decoder_K=4)
-    vit, light = dict(b, model="vit_mae_cifar"), dict(b, model="vit_mae_cifar", overrides=light_decoder)
+    vit, light = dict(base, model="vit_mae_cifar"), dict(base, model="vit_mae_cifar", overrides=light_decoder)
     out = []
     for amp, tag in ((False, "fp32"), (True, "bf16")):
-        out += [(f"CRATE-MAE ours {tag}", dict(b, amp=amp)),
-                (f"CRATE-MAE literal {tag}", dict(b, amp=amp, side="literal")),
-                (f"CRATE-MAE authors' matmul {tag}", dict(b, amp=amp, side="authors")),
+        out += [(f"CRATE-MAE ours {tag}", dict(base, amp=amp)),
+                (f"CRATE-MAE literal {tag}", dict(base, amp=amp, side="literal")),
+                (f"CRATE-MAE authors' matmul {tag}", dict(base, amp=amp, side="authors")),
                 (f"ViT-MAE 192x6 decoder {tag}", dict(vit, amp=amp)),
                 (f"ViT-MAE 128x2 decoder {tag}", dict(light, amp=amp)),
-                (f"ours, einsum attention {tag}", dict(b, amp=amp, attention="einsum")),
-                (f"ours, three-product ISTA {tag}", dict(b, amp=amp, ista="three")),
-                (f"ours + fused AdamW {tag}", dict(b, amp=amp, fused_adamw=True)),
-                (f"ours + channels-last {tag}", dict(b, amp=amp, channels_last=True))]
-    out += [("ours + torch.compile bf16", dict(b, amp=True, compile=True, warmup=3)),
-            ("ours bf16 b512", dict(b, amp=True, batch=512, repeats=3)),
-            ("ours + activation checkpointing bf16 b512", dict(b, amp=True, batch=512, repeats=3, checkpoint=True))]
+                (f"ours, einsum attention {tag}", dict(base, amp=amp, attention="einsum")),
+                (f"ours, three-product ISTA {tag}", dict(base, amp=amp, ista="three")),
+                (f"ours + fused AdamW {tag}", dict(base, amp=amp, fused_adamw=True)),
+                (f"ours + channels-last {tag}", dict(base, amp=amp, channels_last=True))]
+    out += [("ours + torch.compile bf16", dict(base, amp=True, compile=True, warmup=3)),
+            ("ours bf16 b512", dict(base, amp=True, batch=512, repeats=3)),
+            ("ours + activation checkpointing bf16 b512", dict(base, amp=True, batch=512, repeats=3, checkpoint=True))]
     return out
 
 def visible_variants(batch:int=128, # batch of the comparison
                      repeats:int=5, # timed steps per variant
                     )->list:        # (label, spec) pairs
     "Chapter 15's side-by-side list: paper's CRATE-MAE, visible-only ablation, ViT-MAE with both decoders; fp32, bf16."
-    b = dict(model="crate_mae_cifar", batch=batch, repeats=repeats, warmup=2)
+    base = dict(model="crate_mae_cifar", batch=batch, repeats=repeats, warmup=2)
     light = dict(decoder_d=128, decoder_depth=2, decoder_K=4)
     out = []
     for amp, tag in ((False, "fp32"), (True, "bf16")):
-        out += [(f"CRATE-MAE paper's form {tag}", dict(b, amp=amp)),
-                (f"CRATE-MAE visible-only (ablation) {tag}", dict(b, model="visible_crate_mae_cifar", amp=amp)),
-                (f"ViT-MAE 192x6 decoder {tag}", dict(b, model="vit_mae_cifar", amp=amp)),
-                (f"ViT-MAE 128x2 decoder {tag}", dict(b, model="vit_mae_cifar", overrides=light, amp=amp))]
+        out += [(f"CRATE-MAE paper's form {tag}", dict(base, amp=amp)),
+                (f"CRATE-MAE visible-only (ablation) {tag}", dict(base, model="visible_crate_mae_cifar", amp=amp)),
+                (f"ViT-MAE 192x6 decoder {tag}", dict(base, model="vit_mae_cifar", amp=amp)),
+                (f"ViT-MAE 128x2 decoder {tag}", dict(base, model="vit_mae_cifar", overrides=light, amp=amp))]
     return out
 
+# %% ../nbs/13_perf.ipynb #e120b7b3
 def side_by_side(variants:list, # (label, spec) pairs
                  isolated:bool=True, # each in a fresh process
                  progress:bool=True, # one line per variant as it finishes
@@ -242,12 +248,11 @@ def side_by_side(variants:list, # (label, spec) pairs
     "Run each variant in turn (isolated by default) and collect the results."
     out = []
     for label, spec in variants:
-        r = dict(run_isolated(spec) if isolated else run_variant(spec), label=label)
-        out.append(r)
+        rec = dict(run_isolated(spec) if isolated else run_variant(spec), label=label)
+        out.append(rec)
         if progress:
-            print(f"{label:45s} " + (f"{r['ms']:8.1f} ms/step  {r['img_s']:7.1f} img/s  peak {r['peak_rss_mib']:6.0f} "
-                                     "MiB"
-                                  if "ms" in r else r["error"]), flush=True)
+            timing = f"{rec['ms']:8.1f} ms/step  {rec['img_s']:7.1f} img/s  peak {rec['peak_rss_mib']:6.0f} MiB"
+            print(f"{label:45s} " + (timing if "ms" in rec else rec["error"]), flush=True)
     return out
 
 def perf_table(results:list,  # `side_by_side` output
@@ -271,6 +276,7 @@ def perf_table(results:list,  # `side_by_side` output
                      f"{r['peak_rss_mib']:.0f} | {rat} |")
     return "\n".join(lines)
 
+# %% ../nbs/13_perf.ipynb #cc66b2eb
 def main(argv=None):
     "`python -m crate_mae.perf`: the default (or chapter 15's) side-by-side run on this machine, as JSON to --out."
     import argparse
@@ -282,20 +288,20 @@ def main(argv=None):
     ap.add_argument("--variants", choices=("default", "visible"), default="default",
                     help="default: this chapter's list; visible: chapter 15's (paper's form, visible-only ablation, "
                          "ViT-MAE)")
-    a = ap.parse_args(argv)
-    if a.threads: torch.set_num_threads(a.threads)
+    args = ap.parse_args(argv)
+    if args.threads: torch.set_num_threads(args.threads)
     rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
     print(f"matmul 2048^3: fp32 {rates['fp32']/1e9:.0f} GFLOP/s, bf16 {rates['bf16']/1e9:.0f} GFLOP/s, "
           f"{torch.get_num_threads()} threads")
-    variants = visible_variants if a.variants == "visible" else default_variants
-    vs = [(l, dict(s, threads=a.threads)) for l, s in variants(a.batch, a.repeats)]
+    variants = visible_variants if args.variants == "visible" else default_variants
+    vs = [(l, dict(s, threads=args.threads)) for l, s in variants(args.batch, args.repeats)]
     res = side_by_side(vs)
     rates2 = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
-    out = dict(torch=torch.__version__, cpu=cpu_name(), variants=a.variants, threads=torch.get_num_threads(),
+    out = dict(torch=torch.__version__, cpu=cpu_name(), variants=args.variants, threads=torch.get_num_threads(),
                rates_before=rates, rates_after=rates2, results=res,
                date=time.strftime("%Y-%m-%d %H:%M"))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=1))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
     return 0
 
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())   # run as a script, not in a notebook

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'weights_dir', 'sha256_file', 'pretrained_file', 'load_pretrained', 'pretrained_overrides', 'model_card']
+__all__ = ['PRETRAINED', 'weights_dir', 'sha256_file', 'pretrained_file', 'load_pretrained', 'pretrained_overrides',
+           'shipped_card']
 
 # %% ../nbs/07c_pretrained.ipynb #67afecf3
 PRETRAINED = {   # name: the file in crate_mae/weights/, its SHA-256, the model card, the constructor overrides
@@ -60,10 +61,13 @@ def load_pretrained(model:nn.Module, # a model built by `create_model(name, ...)
                     name:str,        # its registered name
                     path=None,       # a file to use instead of the shipped one (tests)
                     table:dict=None, # the registry (default `PRETRAINED`)
+                    verified:bool=False, # the file was checked already (`create_model` checks it before building)
                    )->nn.Module:     # the same model, weights loaded, in eval mode
     "Load the verified shipped weights of `name` into `model`; a file of another shape is refused."
     from safetensors.torch import load_file
-    sd = load_file(str(pretrained_file(name, path, table)))
+    table = PRETRAINED if table is None else table
+    if verified: path = Path(path) if path is not None else weights_dir()/table[name]["file"]
+    sd = load_file(str(path if verified else pretrained_file(name, path, table)))
     own = model.state_dict()
     bad = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
     if bad or set(sd) != set(own):
@@ -82,7 +86,7 @@ def pretrained_overrides(name:str,       # registered model name with shipped we
     pretrained_file(name, table=table)
     return dict(table[name].get("overrides", {}))
 
-def model_card(name:str)->str: # registered model name with shipped weights
+def shipped_card(name:str)->str: # registered model name with shipped weights
     "The model card (markdown) that ships beside the weights of `name`."
     if name not in PRETRAINED: pretrained_file(name)   # the same message as loading
     return (weights_dir()/PRETRAINED[name]["card"]).read_text()

@@ -57,4 +57,4 @@ def create_model(
         unknown = str(e).split("argument")[-1].strip()
         raise ValueError(f"{name} does not take {unknown} (given overrides: {overrides})") from None
     model.name = name
-    return load_pretrained(model, name) if pretrained else model
+    return load_pretrained(model, name, verified=True) if pretrained else model  # checked above, hashed once

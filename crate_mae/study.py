@@ -67,45 +67,47 @@ def budget_steps(config:str,          # registered model name
         torch.set_num_threads(threads or physical_cores())
         if amp == "auto":
             torch.manual_seed(0)
-            m = create_model(config, **overrides)
-            amp = choose_amp("auto", "cpu", m, torch.randn(64, m.in_chans, *m.img_hw))[0]
-        r = step_throughput(config, batch, steps=8, warmup=2, device="cpu", amp=amp == "bf16", **overrides)
-        store[key] = dict(img_s=r["img_per_s"], ms_per_step=r["ms_per_step"], amp=amp, threads=torch.get_num_threads())
+            model = create_model(config, **overrides)
+            amp = choose_amp("auto", "cpu", model, torch.randn(64, model.in_chans, *model.img_hw))[0]
+        rate = step_throughput(config, batch, steps=8, warmup=2, device="cpu", amp=amp == "bf16", **overrides)
+        store[key] = dict(img_s=rate["img_per_s"], ms_per_step=rate["ms_per_step"], amp=amp,
+                          threads=torch.get_num_threads())
         if cache is not None:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             Path(cache).write_text(json.dumps(store, indent=1))
-    r = dict(store[key])
-    r["steps"] = max(1, int(minutes * 60 * r["img_s"] / batch))
-    return dict(r, images=r["steps"] * batch, minutes=minutes, config=config, batch=batch, **overrides)
+    rate = dict(store[key])
+    rate["steps"] = max(1, int(minutes * 60 * rate["img_s"] / batch))
+    return dict(rate, images=rate["steps"] * batch, minutes=minutes, config=config, batch=batch, **overrides)
 
 # %% ../nbs/12_study.ipynb #8313c0a0
 def main(argv=None):
     "`python -m crate_mae.study steps|card ...`: the steps of a budgeted search row; a shipped file's model card."
     ap = argparse.ArgumentParser(prog="python -m crate_mae.study")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("steps", help="optimizer steps that fit in a wall-time budget for a configuration")
-    s.add_argument("--config", default="crate_mae_cifar")
-    s.add_argument("--minutes", type=float, required=True)
-    s.add_argument("--batch", type=int, default=128)
-    s.add_argument("--amp", default="auto", choices=["auto", "none", "bf16"])
-    s.add_argument("--threads", type=int)
-    s.add_argument("--cache", help="JSON file of measured rates (read and extended)")
-    for k in ("depth", "decoder_depth", "d", "K"): s.add_argument("--" + k.replace("_", "-"), type=int)
-    c = sub.add_parser("card", help="write the model card of a weight file that ships (chapter 7c)")
-    c.add_argument("run", help="the training run's folder")
-    for k in ("weights", "probe", "recon", "where", "command", "out"): c.add_argument("--" + k, required=True)
-    c.add_argument("--pixels", help="`crate-mae probe --pixels --json` on the same images")
-    a = ap.parse_args(argv)
-    if a.cmd == "card":
+    steps_cmd = sub.add_parser("steps", help="optimizer steps that fit in a wall-time budget for a configuration")
+    steps_cmd.add_argument("--config", default="crate_mae_cifar")
+    steps_cmd.add_argument("--minutes", type=float, required=True)
+    steps_cmd.add_argument("--batch", type=int, default=128)
+    steps_cmd.add_argument("--amp", default="auto", choices=["auto", "none", "bf16"])
+    steps_cmd.add_argument("--threads", type=int)
+    steps_cmd.add_argument("--cache", help="JSON file of measured rates (read and extended)")
+    for k in ("depth", "decoder_depth", "d", "K"): steps_cmd.add_argument("--" + k.replace("_", "-"), type=int)
+    card_cmd = sub.add_parser("card", help="write the model card of a weight file that ships (chapter 7c)")
+    card_cmd.add_argument("run", help="the training run's folder")
+    for k in ("weights", "probe", "recon", "where", "command", "out"): card_cmd.add_argument("--" + k, required=True)
+    card_cmd.add_argument("--pixels", help="`crate-mae probe --pixels --json` on the same images")
+    args = ap.parse_args(argv)
+    if args.cmd == "card":
         read = lambda p: json.loads(Path(p).read_text()) if p else None
-        text = model_card(a.run, a.weights, read(a.probe), read(a.recon), a.where, a.command, read(a.pixels))
-        Path(a.out).write_text(text)
-        print(f"{a.out}: model card of {a.weights}")
+        text = model_card(args.run, args.weights, read(args.probe), read(args.recon), args.where, args.command,
+                          read(args.pixels))
+        Path(args.out).write_text(text)
+        print(f"{args.out}: model card of {args.weights}")
         return 0
-    kw = {k: getattr(a, k) for k in ("depth", "decoder_depth", "d", "K") if getattr(a, k) is not None}
-    r = budget_steps(a.config, a.minutes, a.batch, a.amp, a.threads, a.cache, **kw)
-    print(r["steps"])
-    print(json.dumps(r), file=sys.stderr)
+    kw = {k: getattr(args, k) for k in ("depth", "decoder_depth", "d", "K") if getattr(args, k) is not None}
+    res = budget_steps(args.config, args.minutes, args.batch, args.amp, args.threads, args.cache, **kw)
+    print(res["steps"])
+    print(json.dumps(res), file=sys.stderr)
     return 0
 
 # %% ../nbs/12_study.ipynb #394d0aab
@@ -126,20 +128,19 @@ def search_rows(folder,            # a folder of `run_search.sh` results: NAME_{
         row = dict(name=n)
         cfg_p, met_p, rec_p = folder/f"{n}_config.json", folder/f"{n}_metrics.jsonl", folder/f"{n}_recon.json"
         if cfg_p.is_file():
-            c = json.loads(cfg_p.read_text())
-            row.update(batch=c["eff_batch"], steps=c["total_steps"], images=c["total_steps"] * c["eff_batch"],
-                       lr=c["peak_lr"],
-                       amp=c.get("amp_used", c.get("amp")), crop=c.get("crop", "rrc"), mask=c.get("mask_ratio") or 0.75,
-                       kw=c.get("model_kwargs") or {})
+            cfg = json.loads(cfg_p.read_text())
+            row.update(batch=cfg["eff_batch"], steps=cfg["total_steps"], images=cfg["total_steps"] * cfg["eff_batch"],
+                       lr=cfg["peak_lr"], amp=cfg.get("amp_used", cfg.get("amp")), crop=cfg.get("crop", "rrc"),
+                       mask=cfg.get("mask_ratio") or 0.75, kw=cfg.get("model_kwargs") or {})
         if met_p.is_file(): row["train_loss"] = read_metrics(met_p)[-1]["loss"]
         if rec_p.is_file(): row["recon"] = json.loads(rec_p.read_text())["test"]["loss"]
         for kind in ("cls", "mean"):
             row[f"{kind}_last"] = pr[kind].honest_acc
             row[f"{kind}_last_paper"] = pr[kind].paper_acc
             if f"{kind}@1" in pr:
-                l, a = best_layer(pr, kind)
-                row[f"{kind}_best"], row[f"{kind}_best_layer"] = a, l
-                row[f"{kind}_best_paper"] = pr[f"{kind}@{l}"].paper_acc
+                layer, acc = best_layer(pr, kind)
+                row[f"{kind}_best"], row[f"{kind}_best_layer"] = acc, layer
+                row[f"{kind}_best_paper"] = pr[f"{kind}@{layer}"].paper_acc
         row["probe"] = pr
         out.append(row)
     return out
@@ -166,6 +167,7 @@ def _card_rows(pr:dict, pixels:dict=None)->list:
         rows.append(["raw pixels", f"{100 * px['honest_acc']:.2f}", f"{100 * px['paper_acc']:.2f}"])
     return rows
 
+# %% ../nbs/12_study.ipynb #104fcff0
 def model_card(run,              # the training run's folder (config.json, metrics.jsonl)
                weights,          # the weight file that ships
                probe:dict,       # `crate-mae probe --layers all --json` of those weights (parsed)
@@ -217,13 +219,14 @@ def probe_rows(res:dict, # `load_results` output
     "Probe accuracies (percent) of each model's last layer under both protocols, its best layer, the pixel baseline."
     rows = []
     for key, label in names:
-        r = res.get(f"probe_{key}")
-        if r is None: continue
+        probe_res = res.get(f"probe_{key}")
+        if probe_res is None: continue
         best = ""
-        if "mean@1" in r:   # every layer was probed: the layer chosen on held-out training images
-            layer, acc = best_layer(_as_results(r), "mean")
+        if "mean@1" in probe_res:   # every layer was probed: the layer chosen on held-out training images
+            layer, acc = best_layer(_as_results(probe_res), "mean")
             best = f"{100 * acc:.2f} @{layer}"
-        rows.append([label] + [100 * r[k][f"{p}_acc"] for k in ("cls", "mean") for p in ("paper", "honest")] + [best])
+        accs = [100 * probe_res[k][f"{p}_acc"] for k in ("cls", "mean") for p in ("paper", "honest")]
+        rows.append([label] + accs + [best])
     if "probe_pixels" in res:
         px = res["probe_pixels"]
         px = px.get("pixels", px)
@@ -259,17 +262,17 @@ def analyze_models(crate:dict,        # {label: CrateMAE} for the Figure-5 stati
     f6 = reconstruction_grid(fig_models, batch(one_each), mean, std,
                              title="masked input, reconstructions (visible patches pasted back), original")
     x7, rows = batch(idx), {}
-    for name, m in fig_models.items():
-        rows[f"{name}\ncls attn"] = cls_attention(m, x7)
-        rows[f"{name}\nPCA"] = pca_rgb(token_features(m, x7), m.grid)[0]
+    for name, model in fig_models.items():
+        rows[f"{name}\ncls attn"] = cls_attention(model, x7)
+        rows[f"{name}\nPCA"] = pca_rgb(token_features(model, x7), model.grid)[0]
     raw = _show(x7, mean, std)
     f7 = plot_maps(rows, raw, title="penultimate layer: cls attention (mean over heads) and PCA of token features, "
                                     f"class {lab}")
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        for f, name in ((f6, "fig6.png"), (f7, "fig7.png")):
-            f.savefig(out/name, dpi=72)
+        for fig, name in ((f6, "fig6.png"), (f7, "fig7.png")):
+            fig.savefig(out/name, dpi=72)
             figs.append(str(out/name))
         (out/"analysis.json").write_text(json.dumps(out_d, indent=1))
     plt.close(f6)

@@ -497,6 +497,7 @@ def step_ms(model:nn.Module, # the model, on its device
 
 _TIMED = {}   # (model class, parameters, input shape, train) -> (float32 ms, bf16 ms)
 
+# %% ../nbs/09_train.ipynb #07c97e8e
 def choose_amp(amp:str="auto", # 'auto', 'none', 'bf16' or 'fp16'
                device="cpu", # where the model runs
                model:nn.Module=None, # with `x`: time both precisions on a CPU with native bf16

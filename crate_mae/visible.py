@@ -162,6 +162,7 @@ def ablation_stats(models:dict,           # {label: a CRATE-MAE of either form}
         out.update(mask_attention_ratio=ratio, uniform_share=(N - int(N * (1 - ratio))) / (N + 1))
     return dict(out, n_images=len(imgs))
 
+# %% ../nbs/15_visible.ipynb #01201c1f
 def stats_main(argv=None, # command-line arguments (default: sys.argv[1:])
               )->int:     # exit status
     "`python -m crate_mae.visible`: `ablation_stats` of checkpoints (and random inits) on test images, written to JSON."
@@ -181,31 +182,31 @@ def stats_main(argv=None, # command-line arguments (default: sys.argv[1:])
     ap.add_argument("--seed", type=int, default=0, help="seed of the subset, the masks and the random inits")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--json", required=True, help="output JSON file")
-    a = ap.parse_args(argv)
-    if a.n < 2: raise ValueError(f"--n must be at least 2 images, got {a.n}")
+    args = ap.parse_args(argv)
+    if args.n < 2: raise ValueError(f"--n must be at least 2 images, got {args.n}")
     models = {}
-    for spec in a.checkpoint:
+    for spec in args.checkpoint:
         label, sep, path = spec.partition("=")
         if not (sep and label and path): raise ValueError(f"--checkpoint takes LABEL=PATH, got {spec!r}")
-        models[label] = load_model(path, device=a.device)[0]
-    for name in a.init:
-        models["init" if len(a.init) == 1 else f"init {name}"] = load_model(None, name, a.device, a.seed)[0]
+        models[label] = load_model(path, device=args.device)[0]
+    for name in args.init:
+        models["init" if len(args.init) == 1 else f"init {name}"] = load_model(None, name, args.device, args.seed)[0]
     if not models: raise ValueError("give at least one --checkpoint LABEL=PATH or --init NAME")
     bad = [k for k, m in models.items() if not isinstance(m, CrateMAE)]
     if bad: raise ValueError(f"Figure 5's measurements need CRATE-MAE models (MSSA + ISTA layers); not: {bad}")
-    t0, ds = time.time(), load_dataset(a.dataset, "test", a.data_root)
-    idx = subset_indices(len(ds), a.n, a.seed)
+    t0, ds = time.time(), load_dataset(args.dataset, "test", args.data_root)
+    idx = subset_indices(len(ds), args.n, args.seed)
     imgs = next(iter(eval_loader(next(iter(models.values())), subset_dataset(ds, idx), len(idx))))[0]
-    out = dict(ablation_stats(models, imgs, (0., a.mask_ratio), a.seed), dataset=ds.name, seed=a.seed,
+    out = dict(ablation_stats(models, imgs, (0., args.mask_ratio), args.seed), dataset=ds.name, seed=args.seed,
                models={k: getattr(m, "name", type(m).__name__) for k, m in models.items()})
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps(out, indent=1))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=1))
     rc = " | ".join(f"{k}: rc_half {v['rc_half']['mean'][0]:.1f} -> {v['rc_half']['mean'][-1]:.1f}, nonzero "
                     f"{v['sparsity']['mean'][0]:.3f} -> "
                     f"{v['sparsity']['mean'][-1]:.3f}" for k, v in out["mask0"].items())
     print(f"layer stats of {len(models)} models on {len(idx)} {ds.name} test images (whole images, layer 1 -> L): {rc} "
           "| "
-          f"{a.json} | {time.time() - t0:.1f} s")
+          f"{args.json} | {time.time() - t0:.1f} s")
     return 0
 
 # %% ../nbs/15_visible.ipynb #cd9566ac
@@ -232,21 +233,21 @@ def _cells(res, key, name, timing, protocol):
     from crate_mae.perf import analytic_flops
     from crate_mae.study import run_summary
     from crate_mae.evaluate import best_layer
-    with torch.device("meta"): m = create_model(name)
+    with torch.device("meta"): model = create_model(name)
     timed = {r["label"]: r for r in res.get("perf", {}).get("results", []) if "ms" in r}
     ms = [f"{timed[f'{timing} {t}']['ms']:.0f}" if f"{timing} {t}" in timed else "–" for t in ("fp32", "bf16")]
     seen = "–"
     if f"metrics_{key}" in res and f"config_{key}" in res:
-        s = run_summary(res[f"metrics_{key}"], res[f"config_{key}"]["eff_batch"])
-        seen = f"{s['images']:,} ({s['minutes']:.1f} min)"
+        summary = run_summary(res[f"metrics_{key}"], res[f"config_{key}"]["eff_batch"])
+        seen = f"{summary['images']:,} ({summary['minutes']:.1f} min)"
     pr, rec = res.get(f"probe_{key}"), res.get(f"recon_{key}")
     acc = lambda k: f"{100 * getattr(pr[k], protocol + '_acc'):.1f}" if pr and k in pr else "–"
     best = "–"
     if pr and any("@" in k for k in pr):
-        layer, a = best_layer(pr, "mean", protocol)
-        best = f"{100 * a:.1f} (layer {layer})"
+        layer, best_acc = best_layer(pr, "mean", protocol)
+        best = f"{100 * best_acc:.1f} (layer {layer})"
     mse = f"{rec['test']['loss']:.4f}" if rec and "test" in rec else "–"
-    return [f"{param_counts(m)['all'] / 1e6:.2f}", f"{analytic_flops(m)['train_step'] / 1e9:.3f}", *ms, seen,
+    return [f"{param_counts(model)['all'] / 1e6:.2f}", f"{analytic_flops(model)['train_step'] / 1e9:.3f}", *ms, seen,
             acc("cls"), acc("mean"), best, mse]
 
 def ablation_table(res:dict,              # `load_ablation` output (may be partial or empty)
@@ -262,6 +263,7 @@ def ablation_table(res:dict,              # `load_ablation` output (may be parti
     rows = [[label, *_cells(res, k, name, timing, protocol)] for k, (name, label, timing) in runs.items()]
     return md_table(rows, heads)
 
+# %% ../nbs/15_visible.ipynb #e5937e35
 def machine_note(res:dict, # `load_ablation` output
                 )->str:    # one line per recorded source
     "Where the recorded numbers come from: the timing run's and each pretraining run's machine."
@@ -271,11 +273,12 @@ def machine_note(res:dict, # `load_ablation` output
         lines.append(f"timing: {p.get('cpu', 'CPU not recorded')}, {p['threads']} threads, torch {p['torch']}, "
                      f"{p['date']}")
     for k in ("paper", "visible", "mae"):
-        c = res.get(f"config_{k}")
-        if not c: continue
-        length = f"budget {c['time_budget'] / 60:.1f} min" if c.get("time_budget") else f"{c.get('total_steps')} steps"
-        lines.append(f"pretraining `{c['model']}`: {c.get('cpu', '?')}, {c.get('threads', '?')} threads, "
-                     f"amp {c.get('amp_used', '?')}, recipe {c['recipe']}, batch {c['eff_batch']}, {length}")
+        cfg = res.get(f"config_{k}")
+        if not cfg: continue
+        steps = f"{cfg.get('total_steps')} steps"
+        length = f"budget {cfg['time_budget'] / 60:.1f} min" if cfg.get("time_budget") else steps
+        lines.append(f"pretraining `{cfg['model']}`: {cfg.get('cpu', '?')}, {cfg.get('threads', '?')} threads, "
+                     f"amp {cfg.get('amp_used', '?')}, recipe {cfg['recipe']}, batch {cfg['eff_batch']}, {length}")
     return "\n".join(lines) or "nothing recorded yet"
 
 # %% ../nbs/15_visible.ipynb #3b7adabc

@@ -57,6 +57,7 @@ class Mlp(nn.Module):
         self.fc1, self.act, self.fc2 = nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)
     def forward(self, x): return self.fc2(self.act(self.fc1(x)))
 
+# %% ../nbs/07b_vit_mae.ipynb #32c5bc3d
 class ViTBlock(nn.Module):
     "Pre-LN transformer block: `x + attn(norm1(x))`, then `+ mlp(norm2(.))`; LayerNorm eps 1e-6 as MAE."
     def __init__(self,

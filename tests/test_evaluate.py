@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from crate_mae import cli as C
 from crate_mae import evaluate as E
 from crate_mae import train as T
 from crate_mae.data import load_dataset
@@ -173,28 +174,28 @@ def test_cli_entry_functions(tmp_path, capsys):
     m = nano()
     save_weights(m, tmp_path/"w.safetensors")
     w = str(tmp_path/"w.safetensors")
-    assert _cli(E.add_probe_args, E.probe_main, ["--checkpoint", w, "--dataset", "digits", "--train-limit", "200",
+    assert _cli(C.add_probe_args, C.probe_main, ["--checkpoint", w, "--dataset", "digits", "--train-limit", "200",
                 "--test-limit", "100", "--Cs", "1", "--max-iter", "20", "--cache-dir", str(tmp_path/"c"), "--no-progress",
                 "--json", str(tmp_path/"p.json")]) == 0
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out.startswith("probe ") and "cls: paper" in out and "honest" in out and "(200 train / 100 test)" in out
     assert set(json.loads((tmp_path/"p.json").read_text())) == {"cls", "mean"}
     assert E.PIXEL_C_GRID[0] < 1 <= E.C_GRID[0]
-    assert _cli(E.add_probe_args, E.probe_main, ["--pixels", "--dataset", "digits", "--train-limit", "200", "--Cs", "1",
+    assert _cli(C.add_probe_args, C.probe_main, ["--pixels", "--dataset", "digits", "--train-limit", "200", "--Cs", "1",
                 "--max-iter", "20", "--no-progress"]) == 0
     assert "raw pixels" in capsys.readouterr().out
-    assert _cli(E.add_reconstruct_args, E.reconstruct_main, ["--checkpoint", w, "--dataset", "digits", "--limit", "50",
+    assert _cli(C.add_reconstruct_args, C.reconstruct_main, ["--checkpoint", w, "--dataset", "digits", "--limit", "50",
                 "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "reconstruct" in out and "train" in out and "test" in out and "mask 0.75" in out
-    assert _cli(E.add_finetune_args, E.finetune_main, ["--checkpoint", w, "--dataset", "digits", "--train-limit", "64",
+    assert _cli(C.add_finetune_args, C.finetune_main, ["--checkpoint", w, "--dataset", "digits", "--train-limit", "64",
                 "--test-limit", "50", "--steps", "2", "--batch-size", "32", "--crop-scale", "1", "--hflip", "0",
                 "--out", str(tmp_path/"ft"), "--no-progress"]) == 0
     assert "test acc" in capsys.readouterr().out and (tmp_path/"ft"/"checkpoint.pt").exists()
     for add, main, argv, msg in [
-            (E.add_probe_args, E.probe_main, ["--dataset", "digits", "--Cs", "a"], "comma-separated"),
-            (E.add_probe_args, E.probe_main, ["--dataset", "digits"], "--model"),
-            (E.add_reconstruct_args, E.reconstruct_main, ["--model", "crate_mae_nano", "--splits", "val"], "--splits"),
-            (E.add_reconstruct_args, E.reconstruct_main, ["--model", "crate_mae_nano", "--mask-ratio", "1"], "--mask-ratio"),
-            (E.add_finetune_args, E.finetune_main, ["--model", "crate_mae_nano", "--batch-size", "0"], "--batch-size")]:
+            (C.add_probe_args, C.probe_main, ["--dataset", "digits", "--Cs", "a"], "comma-separated"),
+            (C.add_probe_args, C.probe_main, ["--dataset", "digits"], "--model"),
+            (C.add_reconstruct_args, C.reconstruct_main, ["--model", "crate_mae_nano", "--splits", "val"], "--splits"),
+            (C.add_reconstruct_args, C.reconstruct_main, ["--model", "crate_mae_nano", "--mask-ratio", "1"], "--mask-ratio"),
+            (C.add_finetune_args, C.finetune_main, ["--model", "crate_mae_nano", "--batch-size", "0"], "--batch-size")]:
         with pytest.raises(ValueError, match=msg): _cli(add, main, argv)

@@ -16,7 +16,7 @@ def test_shipped_weights_load_offline():
     assert not m.training and m.name == NAME
     assert all(torch.equal(v, sd[k]) for k, v in m.state_dict().items())
     for k, v in P.PRETRAINED[NAME].get("overrides", {}).items(): assert getattr(m, k) == v
-    assert P.sha256_file(P.weights_dir()/P.PRETRAINED[NAME]["file"]) in P.model_card(NAME)
+    assert P.sha256_file(P.weights_dir()/P.PRETRAINED[NAME]["file"]) in P.shipped_card(NAME)
 
 
 def test_a_random_model_is_not_the_pretrained_one():

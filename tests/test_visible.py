@@ -25,7 +25,8 @@ def test_names_and_layers():
 
 
 def test_run_ablation_tiny(tmp_path):
-    env = {**os.environ, "BUDGET": "2s", "DATASET": "digits", "BATCH": "32", "TRAIN_FLAGS": "--amp none", "LOG_EVERY": "1",
+    env = {**os.environ, "BUDGET": "2s", "BUDGET_MODE": "wall", "REUSE_STUDY": "0", "CACHE": str(tmp_path/"rates.json"),
+           "DATASET": "digits", "BATCH": "32", "TRAIN_FLAGS": "--amp none", "LOG_EVERY": "1",
            "PAPER": "crate_mae_nano", "VISIBLE": "visible_crate_mae_nano", "MAE": "vit_mae_nano",
            "PROBE_TRAIN": "200", "PROBE_TEST": "100", "PROBE_FLAGS": "--Cs 1,10 --max-iter 50 --no-cache --amp none",
            "RANDOM_INIT": "1", "RECON_LIMIT": "64", "STATS_N": "16",

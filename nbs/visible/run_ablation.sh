@@ -14,12 +14,18 @@ case $WHAT in perf|pretrain|probe|reconstruct|stats|all) ;; *) echo "usage: $0 [
 
 # ---- settings: edit here, or set them in the environment (BUDGET=30m bash nbs/visible/run_ablation.sh) ----
 : "${BUDGET:=25m}"                       # wall time of each pretraining run, the same for all three
-: "${BUDGET_MODE:=wall}"                 # wall: --time-budget; images: the steps each config trains in BUDGET on this machine,
-                                         #   measured alone (python -m crate_mae.study steps), so runs may share the machine
+: "${BUDGET_MODE:=images}"               # images: the steps each config trains in BUDGET on this machine, its step measured
+                                         #   alone (python -m crate_mae.study steps), so runs may share the machine;
+                                         #   wall: --time-budget (then run on a quiet machine, one run at a time)
+: "${CACHE:=nbs/study/search/throughput.json}"  # measured throughputs, shared with chapter 12 (one measurement per config)
+: "${KINDS:=paper visible mae}"          # which runs (two shells with KINDS=visible and KINDS=mae, THREADS=1, share 2 cores)
+: "${REUSE_STUDY:=1}"                    # 1: the paper's form is chapter 12's study run `crate` (the same config, recipe, batch
+                                         #   and image budget, the same probe and reconstruction commands): link its run
+                                         #   folder and copy its results instead of computing them again
 : "${THREADS:=}"                         # CPU threads per run (empty: the physical cores)
 : "${RECIPE:=cpu}"                       # named recipe (chapter 9); the tuned CPU recipe's other values go in TRAIN_FLAGS
-: "${BATCH:=256}"                        # images per optimizer step
-: "${TRAIN_FLAGS:=--amp bf16}"           # further `crate-mae pretrain` flags, e.g. "--amp bf16 --blr 2e-3 --crop pad --warmup-steps 100"
+: "${BATCH:=64}"                         # images per optimizer step (chapter 12's tuned recipe)
+: "${TRAIN_FLAGS:=--norm-pix-loss --blr 3e-3}"  # further `crate-mae pretrain` flags (chapter 12's tuned recipe)
 : "${LOG_EVERY:=10}"                     # metrics record every N steps
 : "${DATASET:=cifar10}"                  # dataset of pretraining, probes, reconstruction and Figure 5
 : "${DATA_ROOT:=}"                       # empty: $CRATE_MAE_DATA, then ~/.cache/crate_mae
@@ -27,8 +33,8 @@ case $WHAT in perf|pretrain|probe|reconstruct|stats|all) ;; *) echo "usage: $0 [
 : "${VISIBLE:=visible_crate_mae_cifar}"  # our ablation: the same parameters, encoder on the visible tokens only
 : "${MAE:=light_vit_mae_cifar}"          # ViT-MAE, the same encoder width and depth, light 128x2 decoder
 : "${PROBE_TRAIN:=10000}"                # probe training images (a seeded random subset)
-: "${PROBE_TEST:=}"                      # probe test images (empty: the whole test split)
-: "${PROBE_FLAGS:=--Cs 0.1,1,10,100}"    # further `crate-mae probe` flags (chapter 12's best C of every probe lay in this grid)
+: "${PROBE_TEST:=10000}"                 # probe test images (a seeded random subset; CIFAR-10's whole test split)
+: "${PROBE_FLAGS:=--Cs 0.1,1,10 --no-cache}"  # further `crate-mae probe` flags (chapter 12's study uses the same)
 : "${RANDOM_INIT:=1}"                    # 1: also probe the CRATE encoder at random init (the same function for both forms)
 : "${RECON_LIMIT:=10000}"                # images of each split for the reconstruction loss
 : "${STATS_N:=256}"                      # test images for Figure 5's measurements
@@ -40,6 +46,13 @@ case $WHAT in perf|pretrain|probe|reconstruct|stats|all) ;; *) echo "usage: $0 [
 # ---------------------------------------------------------------------------------------------------------------
 
 want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
+# chapter 12's study run stands in for the paper's form only when it was trained as this script would train it
+reuse() {
+  [ "$REUSE_STUDY" = 1 ] && [ -f runs/study/crate/final.safetensors ] && [ "$BUDGET_MODE" = images ] && $PY -c "
+import json, sys; c = json.load(open('runs/study/crate/config.json'))
+same = (c['model'], c['dataset'], c['eff_batch'], c['recipe']) == ('$PAPER', '$DATASET', int('$BATCH'), '$RECIPE')
+sys.exit(0 if same and c.get('norm_pix_loss', (c.get('model_kwargs') or {}).get('norm_pix_loss')) else 1)"
+}
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
 DATA=${DATA_ROOT:+--data-root $DATA_ROOT}
 declare -A CONFIG=([paper]=$PAPER [visible]=$VISIBLE [mae]=$MAE)
@@ -54,14 +67,17 @@ fi
 
 # 2. pretraining, the same wall-time budget and recipe for all three (mask 0.75, crop + flip, seed 0)
 if want pretrain; then
-  for k in paper visible mae; do
+  for k in $KINDS; do
     step pretrain $k ${CONFIG[$k]}
+    if [ "$k" = paper ] && [ ! -e "$RUNS/paper" ] && reuse; then
+      ln -s "$(cd runs/study/crate && pwd)" "$RUNS/paper"; echo "paper's form: chapter 12's study run runs/study/crate"
+    fi
     if [ ! -f "$RUNS/$k/final.safetensors" ]; then
       resume=; [ -f "$RUNS/$k/checkpoint.pt" ] && resume=--resume
       LEN="--time-budget $BUDGET"
       if [ "$BUDGET_MODE" = images ]; then
         MIN=$($PY -c "from crate_mae.cli import parse_duration as p; print(p('$BUDGET') / 60)")
-        LEN="--steps $($PY -m crate_mae.study steps --config ${CONFIG[$k]} --batch $BATCH --minutes $MIN --cache $OUT/throughput.json)"
+        LEN="--steps $($PY -m crate_mae.study steps --config ${CONFIG[$k]} --batch $BATCH --minutes $MIN --cache $CACHE)"
       fi
       $CLI pretrain --config ${CONFIG[$k]} --dataset $DATASET $DATA --recipe $RECIPE --batch-size $BATCH \
         $LEN $TRAIN_FLAGS --log-every $LOG_EVERY --no-progress --out "$RUNS/$k" ${THREADS:+--threads $THREADS} $resume
@@ -72,7 +88,12 @@ fi
 
 # 3. linear probes of every encoder layer (cls and mean features, the paper's and the honest protocol)
 if want probe; then
-  for k in paper visible mae; do
+  if [ -L "$RUNS/paper" ] && reuse; then  # chapter 12's results of the same run (paper) and random-init function
+    for f in probe_crate:probe_paper probe_random_crate:probe_random recon_crate:recon_paper; do
+      [ -f "$OUT/${f#*:}.json" ] || [ ! -f "nbs/study/${f%:*}.json" ] || cp "nbs/study/${f%:*}.json" "$OUT/${f#*:}.json"
+    done
+  fi
+  for k in $KINDS; do
     step probe $k
     [ -f "$OUT/probe_$k.json" ] || $CLI probe --checkpoint "$RUNS/$k/final.safetensors" --dataset $DATASET $DATA \
       --kind cls,mean --layers all --train-limit $PROBE_TRAIN ${PROBE_TEST:+--test-limit $PROBE_TEST} $PROBE_FLAGS \
@@ -87,7 +108,7 @@ fi
 
 # 4. reconstruction loss (Table 4's measure: masked-patch MSE at mask 0.75, fixed per-image masks)
 if want reconstruct; then
-  for k in paper visible mae; do
+  for k in $KINDS; do
     step reconstruct $k
     [ -f "$OUT/recon_$k.json" ] || $CLI reconstruct --checkpoint "$RUNS/$k/final.safetensors" --dataset $DATASET $DATA \
       --splits train,test --limit $RECON_LIMIT --no-progress --json "$OUT/recon_$k.json"
