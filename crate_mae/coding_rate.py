@@ -28,8 +28,8 @@ def _check_U(U, d=None):
     if not isinstance(U, Tensor) or U.ndim != 3:
         raise ValueError(f"U must be a tensor of shape (K, d, p), got {getattr(U, 'shape', type(U).__name__)}")
     if d is not None and U.shape[1] != d:
-        raise ValueError(f"U has ambient dimension {U.shape[1]} but the tokens have d={d}; expected U of shape (K, "
-                         f"{d}, p)")
+        raise ValueError(f"U has ambient dimension {U.shape[1]} but the tokens have d={d}; "
+                         f"expected U of shape (K, {d}, p)")
 
 def _scalar(x, name, strict=True):
     "Return `x` as a float; raise unless it is a finite number, > 0 if `strict` else >= 0."

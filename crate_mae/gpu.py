@@ -172,8 +172,8 @@ def read_packed(src, # a file written by `pack_images`
     "The arrays and metadata of a packed file, checked."
     src = Path(src)
     if not src.is_file():
-        raise FileNotFoundError(f"packed file {src} not found; write it with pack_images (python -m crate_mae.gpu "
-                                "pack)")
+        raise FileNotFoundError(f"packed file {src} not found; write it with pack_images "
+                                "(python -m crate_mae.gpu pack)")
     try:
         with np.load(src, allow_pickle=False) as d:
             data, offsets, labels, meta = d["data"], d["offsets"], d["labels"], json.loads(d["meta"].tobytes().decode())
@@ -319,13 +319,12 @@ def plan_table(plan:SessionPlan=None, # default: `PLANS["h200"]`
     runs = sweep_runs(p.sweep_masks, p.sweep_lams, p.sweep_base)
     t1, t2 = p.model_seconds + 20, len(runs) * ((p.sweep_seconds if p.sweep_steps is None else 0) + 5)
     rows = [("start", "install the carried wheels, unpack the training set", 15),
-            ("1 model", f"`{p.model}` on all of `{p.dataset}`: {p.model_seconds:.0f} s of training, batch "
-                        f"{p.batch_size}, "
-                        f"recipe `{p.recipe}`, peak lr {lr:.1e}, {p.amp}{', compiled' if p.compile else ''}", t1),
+            ("1 model", f"`{p.model}` on all of `{p.dataset}`: {p.model_seconds:.0f} s of training, "
+                        f"batch {p.batch_size}, recipe `{p.recipe}`, peak lr {lr:.1e}, "
+                        f"{p.amp}{', compiled' if p.compile else ''}", t1),
             ("2 sweep", f"{len(runs)} runs of `{p.model}` ({', '.join(r['name'] for r in runs)}), each as many steps "
-                        "as the "
-                        f"first does in {p.sweep_seconds:g} "
-                        "s" if p.sweep_steps is None else f"{len(runs)} runs of {p.sweep_steps} steps", t2),
+                        f"as the first does in {p.sweep_seconds:g} s" if p.sweep_steps is None
+                        else f"{len(runs)} runs of {p.sweep_steps} steps", t2),
             ("3 mfu", f"`{p.mfu_model}`, {len(p.mfu_variants)} variants "
                       f"({', '.join(v['name'] for v in p.mfu_variants)}) "
                       f"while time is left", max(0, p.deadline - 15 - t1 - t2))]
@@ -704,9 +703,8 @@ def _part_variant(ctx, plan, log, i):
     v = plan.mfu_variants[int(i)]
     res = step_throughput(plan.mfu_model, batch=v["batch"], steps=plan.mfu_steps, warmup=plan.mfu_warmup,
                         compile=v.get("compile", False), fused=v.get("fused"), device=plan.device, amp=plan.mfu_amp)
-    log(f"{v['name']}: {res['img_per_s']:,.0f} img/s, MFU {100 * res['mfu']:.1f}% (matmul {res['matmul_tflops']:.0f} "
-        "TFLOP/s, "
-        f"warm-up {res['warmup_s']:.0f} s)")
+    log(f"{v['name']}: {res['img_per_s']:,.0f} img/s, MFU {100 * res['mfu']:.1f}% "
+        f"(matmul {res['matmul_tflops']:.0f} TFLOP/s, warm-up {res['warmup_s']:.0f} s)")
     return res
 
 _PARTS = dict(model=_part_model, sweep=_part_sweep, warm=_part_warm, variant=_part_variant)

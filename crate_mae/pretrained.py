@@ -37,16 +37,20 @@ def sha256_file(path,               # any file
     return h.hexdigest()
 
 # %% ../nbs/07c_pretrained.ipynb #acf6caab
+def _entry(name, table=None)->dict:
+    "The registry entry of `name`, or a `ValueError` that lists the models with shipped weights."
+    table = PRETRAINED if table is None else table
+    if name not in table:
+        have = ", ".join(sorted(table)) or "none"
+        raise ValueError(f"no pretrained weights for {name!r}; models with shipped weights: {have}")
+    return table[name]
+
 def pretrained_file(name:str,     # registered model name, e.g. "crate_mae_cifar"
                     path=None,    # a file to check instead of the shipped one (tests)
                     table:dict=None, # the registry (default `PRETRAINED`)
                    )->Path:       # the verified file
     "The shipped weight file of `name`, after checking that it exists and that its SHA-256 is the recorded one."
-    table = PRETRAINED if table is None else table
-    if name not in table:
-        have = ", ".join(sorted(table)) or "none"
-        raise ValueError(f"no pretrained weights for {name!r}; models with shipped weights: {have}")
-    entry = table[name]
+    entry = _entry(name, table)
     path = Path(path) if path is not None else weights_dir()/entry["file"]
     if not path.is_file():
         raise FileNotFoundError(f"the pretrained weights of {name} are missing: {path} does not exist. They are "
@@ -61,13 +65,10 @@ def load_pretrained(model:nn.Module, # a model built by `create_model(name, ...)
                     name:str,        # its registered name
                     path=None,       # a file to use instead of the shipped one (tests)
                     table:dict=None, # the registry (default `PRETRAINED`)
-                    verified:bool=False, # the file was checked already (`create_model` checks it before building)
                    )->nn.Module:     # the same model, weights loaded, in eval mode
     "Load the verified shipped weights of `name` into `model`; a file of another shape is refused."
     from safetensors.torch import load_file
-    table = PRETRAINED if table is None else table
-    if verified: path = Path(path) if path is not None else weights_dir()/table[name]["file"]
-    sd = load_file(str(path if verified else pretrained_file(name, path, table)))
+    sd = load_file(str(pretrained_file(name, path, table)))
     own = model.state_dict()
     bad = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
     if bad or set(sd) != set(own):
@@ -81,12 +82,9 @@ def load_pretrained(model:nn.Module, # a model built by `create_model(name, ...)
 def pretrained_overrides(name:str,       # registered model name with shipped weights
                          table:dict=None, # the registry (default `PRETRAINED`)
                         )->dict:          # constructor overrides the weights were trained with
-    "Check the shipped file of `name` (a clear error if missing or altered) and return its entry's overrides."
-    table = PRETRAINED if table is None else table
-    pretrained_file(name, table=table)
-    return dict(table[name].get("overrides", {}))
+    "The constructor overrides the shipped weights of `name` were trained with (a clear error if it has none)."
+    return dict(_entry(name, table).get("overrides", {}))
 
 def shipped_card(name:str)->str: # registered model name with shipped weights
     "The model card (markdown) that ships beside the weights of `name`."
-    if name not in PRETRAINED: pretrained_file(name)   # the same message as loading
-    return (weights_dir()/PRETRAINED[name]["card"]).read_text()
+    return (weights_dir()/_entry(name)["card"]).read_text()

@@ -45,7 +45,7 @@ def create_model(
     **overrides,            # constructor arguments that replace the configuration's
 )->nn.Module:
     "Build a registered model by name (kept as `model.name`), with its shipped weights if `pretrained`."
-    if pretrained:   # the shipped file is checked before anything is built; its entry's overrides come first
+    if pretrained:   # the shipped weights' overrides come first; the file is checked (hashed once) when loaded
         from .pretrained import pretrained_overrides, load_pretrained
         overrides = {**pretrained_overrides(name), **overrides}
     if name not in _MODELS: import_models()
@@ -57,4 +57,4 @@ def create_model(
         unknown = str(e).split("argument")[-1].strip()
         raise ValueError(f"{name} does not take {unknown} (given overrides: {overrides})") from None
     model.name = name
-    return load_pretrained(model, name, verified=True) if pretrained else model  # checked above, hashed once
+    return load_pretrained(model, name) if pretrained else model

@@ -17,8 +17,8 @@ from .analysis import (layer_stats, summarize_stats, reconstruction_grid, cls_at
                                 pca_rgb, plot_maps, _show)
 
 # %% auto #0
-__all__ = ['PROBE_HEADS', 'load_results', 'run_summary', 'md_table', 'budget_steps', 'main', 'search_rows', 'search_table',
-           'model_card', 'probe_rows', 'analyze_models']
+__all__ = ['PROBE_HEADS', 'load_results', 'run_summary', 'md_table', 'budget_steps', 'main', 'as_probe_results', 'search_rows',
+           'search_table', 'model_card', 'probe_rows', 'analyze_models']
 
 # %% ../nbs/12_study.ipynb #6cad75f5
 def load_results(folder, # a folder of `crate-mae ... --json` outputs and copied metrics.jsonl files
@@ -111,7 +111,7 @@ def main(argv=None):
     return 0
 
 # %% ../nbs/12_study.ipynb #394d0aab
-def _as_results(probe_json:dict)->dict:
+def as_probe_results(probe_json:dict)->dict:
     "A `crate-mae probe --json` file's dicts as objects with the `ProbeResult` attributes."
     from crate_mae.evaluate import ProbeResult
     return {k: ProbeResult(**v) for k, v in probe_json.items()}
@@ -124,7 +124,7 @@ def search_rows(folder,            # a folder of `run_search.sh` results: NAME_{
     names = names or sorted(p.name[:-len("_probe.json")] for p in folder.glob("*_probe.json"))
     out = []
     for n in names:
-        pr = _as_results(json.loads((folder/f"{n}_probe.json").read_text()))
+        pr = as_probe_results(json.loads((folder/f"{n}_probe.json").read_text()))
         row = dict(name=n)
         cfg_p, met_p, rec_p = folder/f"{n}_config.json", folder/f"{n}_metrics.jsonl", folder/f"{n}_recon.json"
         if cfg_p.is_file():
@@ -180,7 +180,7 @@ def model_card(run,              # the training run's folder (config.json, metri
     from crate_mae.pretrained import sha256_file
     run = Path(run)
     cfg, recs = json.loads((run/"config.json").read_text()), read_metrics(run/"metrics.jsonl")
-    pr, last = _as_results(probe), recs[-1]
+    pr, last = as_probe_results(probe), recs[-1]
     images, kw = last["step"] * cfg["eff_batch"], cfg.get("model_kwargs") or {}
     target = "per-patch normalized targets, as trained" if kw.get("norm_pix_loss") else "normalized pixels"
     n = pr["mean"]
@@ -223,7 +223,7 @@ def probe_rows(res:dict, # `load_results` output
         if probe_res is None: continue
         best = ""
         if "mean@1" in probe_res:   # every layer was probed: the layer chosen on held-out training images
-            layer, acc = best_layer(_as_results(probe_res), "mean")
+            layer, acc = best_layer(as_probe_results(probe_res), "mean")
             best = f"{100 * acc:.2f} @{layer}"
         accs = [100 * probe_res[k][f"{p}_acc"] for k in ("cls", "mean") for p in ("paper", "honest")]
         rows.append([label] + accs + [best])

@@ -671,9 +671,9 @@ def setup_run(cfg:TrainConfig, # the run's configuration
     check_config(cfg)
     rank, world, local = dist_env()
     if ckpt is not None and ckpt["position"]["world_size"] != world:
-        raise CheckpointError(f"checkpoint was written by {ckpt['position']['world_size']} process(es), this run has "
-                              f"{world}: "
-                              f"resume with the same number (the data order and the effective batch depend on it)")
+        raise CheckpointError(f"checkpoint was written by {ckpt['position']['world_size']} process(es), this run "
+                              f"has {world}: resume with the same number (the data order and the effective batch "
+                              "depend on it)")
     seed_everything(cfg.seed)  # the same initial weights in every process and every run with this seed
     model = create_model(cfg.model, **cfg.model_kwargs)
     if ckpt is not None:

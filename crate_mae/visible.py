@@ -40,8 +40,7 @@ class CrateMAEVisible(CrateMAE, MAEBase):  # MAEBase again: `load_weights` looks
                 ):
         if decoder_pos not in ("mask", "all"):
             raise ValueError("decoder_pos must be 'mask' (a position code on the mask tokens) or 'all' (on every "
-                             "token, "
-                             f"MAE's choice), got {decoder_pos!r}")
+                             f"token, MAE's choice), got {decoder_pos!r}")
         super().__init__(img_size, patch_size, in_chans, d, depth, K, decoder_depth, eta, lam, dropout, norm_pix_loss)
         self.decoder_pos = decoder_pos
         self.config["decoder_pos"] = decoder_pos
@@ -204,9 +203,8 @@ def stats_main(argv=None, # command-line arguments (default: sys.argv[1:])
     rc = " | ".join(f"{k}: rc_half {v['rc_half']['mean'][0]:.1f} -> {v['rc_half']['mean'][-1]:.1f}, nonzero "
                     f"{v['sparsity']['mean'][0]:.3f} -> "
                     f"{v['sparsity']['mean'][-1]:.3f}" for k, v in out["mask0"].items())
-    print(f"layer stats of {len(models)} models on {len(idx)} {ds.name} test images (whole images, layer 1 -> L): {rc} "
-          "| "
-          f"{args.json} | {time.time() - t0:.1f} s")
+    print(f"layer stats of {len(models)} models on {len(idx)} {ds.name} test images (whole images, layer 1 -> L): "
+          f"{rc} | {args.json} | {time.time() - t0:.1f} s")
     return 0
 
 # %% ../nbs/15_visible.ipynb #cd9566ac
@@ -221,11 +219,9 @@ ABLATION_RUNS = {  # run key in nbs/visible/: (registered model, label, label pr
 def load_ablation(folder, # the results folder written by `run_ablation.sh` (nbs/visible)
                  )->dict: # chapter 12's `load_results`, with every probe as {kind: ProbeResult}
     "The ablation's recorded results by file stem; the probes as `ProbeResult`s, ready for `best_layer`."
-    from crate_mae.study import load_results
-    from crate_mae.evaluate import ProbeResult
+    from crate_mae.study import load_results, as_probe_results
     res = load_results(folder)
-    probes = lambda v: {kind: ProbeResult(**r) for kind, r in v.items()}
-    return {k: (probes(v) if k.startswith("probe_") else v) for k, v in res.items()}
+    return {k: (as_probe_results(v) if k.startswith("probe_") else v) for k, v in res.items()}
 
 # %% ../nbs/15_visible.ipynb #3002db13
 def _cells(res, key, name, timing, protocol):
